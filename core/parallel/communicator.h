@@ -1,0 +1,41 @@
+// Collective communication between the ranks of one job. The model code (context-parallel
+// attention, the parallel VAE, the cache decision) talks to this interface only; NCCL is one
+// implementation, a single rank another, and threads in one process a third (for CPU tests).
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <memory>
+#include <vector>
+
+namespace ditstream::parallel {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+
+  // In place: every rank ends with the sum.
+  virtual void all_reduce_sum(at::Tensor& tensor) = 0;
+  // `input` has the same shape on every rank; returns the inputs concatenated along `dim` in rank order.
+  virtual at::Tensor all_gather(const at::Tensor& input, int64_t dim) = 0;
+  // `input` is split into world_size equal chunks along `scatter_dim`; chunk r goes to rank r; the
+  // chunks received are concatenated along `gather_dim` in rank order (Ulysses' layout switch).
+  virtual at::Tensor all_to_all(const at::Tensor& input, int64_t scatter_dim, int64_t gather_dim) = 0;
+  // In place: every rank ends with `root`'s tensor (same shape and dtype everywhere).
+  virtual void broadcast(at::Tensor& tensor, int root) = 0;
+  // Sends `send` to rank (rank+1) % world and returns what rank (rank-1) % world sent (ring step).
+  virtual at::Tensor ring_exchange(const at::Tensor& send) = 0;
+  virtual void barrier() = 0;
+};
+
+// World of one: every collective is the identity.
+std::unique_ptr<Communicator> make_single_rank_communicator();
+
+// `world_size` communicators sharing memory, one per thread, for testing the parallel arithmetic
+// on the CPU. Each must be used from its own thread; collectives block until all ranks arrive.
+std::vector<std::unique_ptr<Communicator>> make_thread_communicators(int world_size);
+
+}  // namespace ditstream::parallel
