@@ -22,7 +22,9 @@ inline std::unique_ptr<model::hunyuan_video::HunyuanVideoTransformer3DModel> loa
   using model::hunyuan_video::HunyuanVideoTransformerConfig;
   auto config = HunyuanVideoTransformerConfig::from_config(io::ConfigReader::from_file(dir / "config.json"));
   auto m = std::make_unique<HunyuanVideoTransformer3DModel>(config);
-  m->load(io::Checkpoint::open(dir / "diffusion_pytorch_model.safetensors"), options);
+  const auto index = dir / "diffusion_pytorch_model.safetensors.index.json";
+  m->load(io::Checkpoint::open(std::filesystem::exists(index) ? index : dir / "diffusion_pytorch_model.safetensors"),
+          options);
   return m;
 }
 

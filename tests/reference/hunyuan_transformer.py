@@ -43,11 +43,20 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--default-init", action="store_true",
+                    help="with --make: keep diffusers' own initialisation, built on --device in --dtype")
     args = ap.parse_args()
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(args.seed)
 
-    if args.make:
+    if args.make and args.default_init:
+        # Full size: built directly on the device in the target dtype, never in float32 on the host.
+        torch.set_default_dtype(dtype)
+        with torch.device(args.device):
+            model = HunyuanVideoTransformer3DModel(**json.loads(args.make))
+        torch.set_default_dtype(torch.float32)
+        model.save_pretrained(args.model, safe_serialization=True)
+    elif args.make:
         model = HunyuanVideoTransformer3DModel(**json.loads(args.make))
         randomize(model, args.seed)
         model = model.to(dtype)
