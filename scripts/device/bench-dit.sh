@@ -6,7 +6,7 @@
 #             writes docs/benchmarks/dit.json
 #   compiled  diffusers under torch.compile at $CASES; merged into docs/benchmarks/dit.json
 #   scripts/device/bench-dit.sh STAGE [STAGE ...]
-set -euo pipefail
+set -uo pipefail  # a failing test is reported and the later measurements still run
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/ditstream-out}
 CASES=${CASES:-320x512x33,544x960x61,720x1280x129}
