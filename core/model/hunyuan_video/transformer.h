@@ -55,6 +55,9 @@ class HunyuanVideoTransformer3DModel : public Module {
   explicit HunyuanVideoTransformer3DModel(HunyuanVideoTransformerConfig config);
 
   const HunyuanVideoTransformerConfig& config() const { return config_; }
+  // Where the weights live and their dtype (after load() or init_random()).
+  at::Device parameter_device() const { return proj_out_.weight().device(); }
+  at::ScalarType parameter_dtype() const { return proj_out_.weight().scalar_type(); }
 
   at::Tensor forward(const TransformerInputs& inputs);
 
