@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "core/model/module.h"
 
@@ -17,14 +18,38 @@ class Linear : public Module {
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
   at::Tensor forward(const at::Tensor& x) const;
   const at::Tensor& weight() const { return weight_; }
+  const at::Tensor* bias() const { return bias_; }
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
+  // Points the parameter slots at other storage of the same shape (views of a packed weight).
+  void rebind(at::Tensor weight, at::Tensor bias);
 
  private:
   int64_t in_, out_;
   at::Tensor& weight_;
   at::Tensor* bias_ = nullptr;
 };
+
+// Linear layers that read the same input, run as one GEMM. Packing concatenates their weights once
+// and points each layer's parameter slots at views of the packed weight, so no memory is added and
+// named_parameters() still lists every layer. A later load() or to() replaces the slots; the pack
+// notices (active() turns false) and callers fall back to the separate layers.
+class PackedLinear {
+ public:
+  PackedLinear() = default;
+  explicit PackedLinear(std::vector<Linear*> parts);
+  bool active() const;
+  // One output per part, each a view of the single GEMM's result [..., Σ out].
+  std::vector<at::Tensor> forward(const at::Tensor& x) const;
+
+ private:
+  std::vector<Linear*> parts_;
+  std::vector<int64_t> sizes_;
+  at::Tensor weight_, bias_;
+};
+
+// The outputs of `parts` for x: one packed GEMM when `pack` is active, else one GEMM per part.
+std::vector<at::Tensor> project(const PackedLinear& pack, const std::vector<const Linear*>& parts, const at::Tensor& x);
 
 // torch.nn.LayerNorm over the last dimension; with `affine` false it has no parameters.
 class LayerNorm : public Module {
@@ -45,6 +70,7 @@ class RMSNorm : public Module {
  public:
   RMSNorm(int64_t dim, double eps);
   at::Tensor forward(const at::Tensor& x) const;
+  const at::Tensor& weight() const { return weight_; }
 
  private:
   double eps_;
@@ -84,8 +110,9 @@ class FeedForward : public Module {
   Linear& net2_;
 };
 
-// Modulation: x * (1 + scale) + shift with scale/shift [B, C] broadcast over tokens of x [B, L, C].
-at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale);
+// LayerNorm without affine parameters, then x * (1 + scale) + shift with scale/shift [B, C]
+// broadcast over the tokens of x [B, L, C] (one fused kernel on CUDA).
+at::Tensor modulated_layer_norm(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps);
 
 // diffusers AdaLayerNormZero(norm_type="layer_norm"): linear(silu(emb)) -> 6 chunks; returns the
 // modulated norm of x and the remaining (gate_msa, shift_mlp, scale_mlp, gate_mlp), each [B, C].
@@ -99,7 +126,6 @@ class AdaLayerNormZero : public Module {
 
  private:
   Linear& linear_;
-  LayerNorm norm_;
 };
 
 // diffusers AdaLayerNormZeroSingle(norm_type="layer_norm"): 3 chunks (shift, scale, gate).
@@ -113,7 +139,6 @@ class AdaLayerNormZeroSingle : public Module {
 
  private:
   Linear& linear_;
-  LayerNorm norm_;
 };
 
 // diffusers AdaLayerNormContinuous(elementwise_affine=False): linear(silu(cond)) -> (scale, shift).
@@ -124,7 +149,7 @@ class AdaLayerNormContinuous : public Module {
 
  private:
   Linear& linear_;
-  LayerNorm norm_;
+  double eps_;
 };
 
 }  // namespace ditstream::model

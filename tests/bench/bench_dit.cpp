@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
   HunyuanVideoTransformerConfig config;  // the released model's dimensions
   HunyuanVideoTransformer3DModel model(config);
   model.init_random(at::kCUDA, at::kBFloat16, 0);
+  model.pack_projections();
+  model::hunyuan_video::prefer_cudnn_attention();
   const double params = static_cast<double>(model.parameter_count());
   std::printf("ditstream dit: %.2f B parameters on %s\n", params / 1e9, bench::device_name().c_str());
 

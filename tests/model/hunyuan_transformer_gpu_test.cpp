@@ -36,6 +36,7 @@ TEST(HunyuanTransformerGpu, FullSizeBf16MatchesDiffusers) {
   const at::Tensor expected = load_tensors(dir / "out.safetensors").at("output");
 
   c10::InferenceMode guard;
+  model::hunyuan_video::prefer_cudnn_attention();  // the backend the benchmark uses
   auto model = load_transformer_dir(dir / "model", {at::Device(at::kCUDA), at::kBFloat16, true});
   std::filesystem::remove_all(dir / "model");
   const auto to_gpu = [](const at::Tensor& t) { return t.to(at::kCUDA); };

@@ -134,5 +134,34 @@ TEST_F(HunyuanTransformerInputs, PaddedTextDoesNotChangeTheOutput) {
   EXPECT_LE(relative_l2(model_->forward(b), model_->forward(a)), 1e-6);
 }
 
+TEST_F(HunyuanTransformerInputs, PackedProjectionsMatchSeparateOnes) {
+  const auto in = make_inputs({});
+  const auto names_packed = model_->named_parameters();
+  const at::Tensor packed = model_->forward(in);
+  // Loading again replaces the parameter slots: the packs notice and separate projections run.
+  model_->load(io::Checkpoint::open(tiny_model_dir() / "transformer" / "diffusion_pytorch_model.safetensors"), {});
+  const at::Tensor separate = model_->forward(in);
+  EXPECT_LE(relative_l2(packed, separate), 1e-6);
+  EXPECT_EQ(model_->named_parameters().size(), names_packed.size());
+  model_->pack_projections();
+  EXPECT_LE(relative_l2(model_->forward(in), packed), 1e-7);
+}
+
+TEST_F(HunyuanTransformerInputs, Bfloat16RunsCloseToFloat32) {
+  InputSpec spec;
+  spec.batch = 2;
+  spec.valid = {7, 4};
+  auto in = make_inputs(spec);
+  const at::Tensor reference = model_->forward(in);
+  model_->to(at::kCPU, at::kBFloat16);
+  model_->pack_projections();
+  in.hidden_states = in.hidden_states.to(at::kBFloat16);
+  in.encoder_hidden_states = in.encoder_hidden_states.to(at::kBFloat16);
+  in.pooled_projections = in.pooled_projections.to(at::kBFloat16);
+  const at::Tensor out = model_->forward(in);
+  EXPECT_EQ(out.scalar_type(), at::kBFloat16);
+  EXPECT_LE(relative_l2(out.to(at::kFloat), reference), 5e-2);
+}
+
 }  // namespace
 }  // namespace ditstream::testing

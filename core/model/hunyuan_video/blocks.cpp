@@ -4,18 +4,31 @@
 
 #include <algorithm>
 
+#include "core/kernels/fused_ops.h"
+
 namespace ditstream::model::hunyuan_video {
 namespace {
 
 constexpr double kEps = 1e-6;
 
-// Applies RoPE to the first `video_len` tokens of x [B, L, H, D]; text tokens pass unrotated.
-at::Tensor rope_video_part(const at::Tensor& x, int64_t video_len, const RopeTables& rope) {
-  if (video_len == x.size(1)) return apply_rope(x, rope, 1);
-  return at::cat({apply_rope(x.narrow(1, 0, video_len), rope, 1), x.narrow(1, video_len, x.size(1) - video_len)}, 1);
+// RMS-normalizes q or k of the video tokens (rotated) and of the text tokens (not rotated) into one
+// [B, Lv + Lt, H, D] buffer, video first: the joint sequence attention needs, without a concat.
+at::Tensor norm_rope_joint(const at::Tensor& video, const at::Tensor& video_weight, const at::Tensor& text,
+                           const at::Tensor& text_weight, const RopeTables& rope) {
+  const int64_t video_len = video.size(1), text_len = text.size(1);
+  at::Tensor out = at::empty({video.size(0), video_len + text_len, video.size(2), video.size(3)}, video.options());
+  kernels::rms_norm_rope_into(video, video_weight, rope.cos, rope.sin, kEps, out, 0);
+  kernels::rms_norm_rope_into(text, text_weight, at::Tensor(), at::Tensor(), kEps, out, video_len);
+  return out;  // [B, Lv + Lt, H, D]
 }
 
 }  // namespace
+
+void prefer_cudnn_attention() {
+  at::globalContext().setSDPPriorityOrder(
+      {static_cast<int64_t>(at::SDPBackend::cudnn_attention), static_cast<int64_t>(at::SDPBackend::flash_attention),
+       static_cast<int64_t>(at::SDPBackend::efficient_attention), static_cast<int64_t>(at::SDPBackend::math)});
+}
 
 at::Tensor joint_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t video_len,
                            const std::vector<int64_t>& text_lengths) {
@@ -61,40 +74,45 @@ HunyuanVideoAttention::HunyuanVideoAttention(int64_t heads, int64_t head_dim, bo
   to_add_out_ = &register_module("to_add_out", std::make_unique<Linear>(dim, dim));
 }
 
+void HunyuanVideoAttention::pack_projections() {
+  qkv_ = PackedLinear({&to_q_, &to_k_, &to_v_});
+  if (add_q_proj_ != nullptr) add_qkv_ = PackedLinear({add_q_proj_, add_k_proj_, add_v_proj_});
+}
+
 at::Tensor HunyuanVideoAttention::heads_view(const at::Tensor& x) const {
-  return x.unflatten(2, {heads_, -1});  // [B, L, H, D]
+  return x.unflatten(-1, {heads_, -1});  // [B, L, H, D]
 }
 
 std::pair<at::Tensor, at::Tensor> HunyuanVideoAttention::forward_dual(const at::Tensor& video, const at::Tensor& text,
                                                                       const BlockContext& ctx) const {
   const int64_t video_len = video.size(1);
-  at::Tensor q = apply_rope(norm_q_.forward(heads_view(to_q_.forward(video))), ctx.rope, 1);  // [B, Lv, H, D]
-  at::Tensor k = apply_rope(norm_k_.forward(heads_view(to_k_.forward(video))), ctx.rope, 1);
-  at::Tensor v = heads_view(to_v_.forward(video));
-  const at::Tensor tq = norm_added_q_->forward(heads_view(add_q_proj_->forward(text)));      // [B, Lt, H, D]
-  const at::Tensor tk = norm_added_k_->forward(heads_view(add_k_proj_->forward(text)));
-  const at::Tensor tv = heads_view(add_v_proj_->forward(text));
-  const at::Tensor out = joint_attention(at::cat({q, tq}, 1), at::cat({k, tk}, 1), at::cat({v, tv}, 1), video_len,
-                                         ctx.text_lengths);  // [B, Lv + Lt, C]
+  const auto vp = project(qkv_, {&to_q_, &to_k_, &to_v_}, video);                       // 3 × [B, Lv, C]
+  const auto tp = project(add_qkv_, {add_q_proj_, add_k_proj_, add_v_proj_}, text);     // 3 × [B, Lt, C]
+  const at::Tensor q = norm_rope_joint(heads_view(vp[0]), norm_q_.weight(), heads_view(tp[0]),
+                                       norm_added_q_->weight(), ctx.rope);              // [B, Lv + Lt, H, D]
+  const at::Tensor k = norm_rope_joint(heads_view(vp[1]), norm_k_.weight(), heads_view(tp[1]),
+                                       norm_added_k_->weight(), ctx.rope);
+  const at::Tensor v = heads_view(at::cat({vp[2], tp[2]}, 1));                          // [B, Lv + Lt, H, D]
+  const at::Tensor out = joint_attention(q, k, v, video_len, ctx.text_lengths);         // [B, Lv + Lt, C]
   return {to_out_->forward(out.narrow(1, 0, video_len)),
           to_add_out_->forward(out.narrow(1, video_len, out.size(1) - video_len))};
 }
 
-at::Tensor HunyuanVideoAttention::forward_single(const at::Tensor& joint, int64_t video_len,
-                                                 const BlockContext& ctx) const {
-  const at::Tensor q = rope_video_part(norm_q_.forward(heads_view(to_q_.forward(joint))), video_len, ctx.rope);
-  const at::Tensor k = rope_video_part(norm_k_.forward(heads_view(to_k_.forward(joint))), video_len, ctx.rope);
-  const at::Tensor v = heads_view(to_v_.forward(joint));  // [B, L, H, D]
-  return joint_attention(q, k, v, video_len, ctx.text_lengths);
+at::Tensor HunyuanVideoAttention::attend_single(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                int64_t video_len, const BlockContext& ctx) const {
+  const int64_t text_len = q.size(1) - video_len;
+  const at::Tensor qn = norm_rope_joint(heads_view(q.narrow(1, 0, video_len)), norm_q_.weight(),
+                                        heads_view(q.narrow(1, video_len, text_len)), norm_q_.weight(), ctx.rope);
+  const at::Tensor kn = norm_rope_joint(heads_view(k.narrow(1, 0, video_len)), norm_k_.weight(),
+                                        heads_view(k.narrow(1, video_len, text_len)), norm_k_.weight(), ctx.rope);
+  return joint_attention(qn, kn, heads_view(v.contiguous()), video_len, ctx.text_lengths);  // [B, L, C]
 }
 
 HunyuanVideoTransformerBlock::HunyuanVideoTransformerBlock(int64_t heads, int64_t head_dim, int64_t mlp_dim)
     : norm1_(register_module("norm1", std::make_unique<AdaLayerNormZero>(heads * head_dim))),
       norm1_context_(register_module("norm1_context", std::make_unique<AdaLayerNormZero>(heads * head_dim))),
       attn_(register_module("attn", std::make_unique<HunyuanVideoAttention>(heads, head_dim, true))),
-      norm2_(heads * head_dim, kEps, false),
       ff_(register_module("ff", std::make_unique<FeedForward>(heads * head_dim, mlp_dim, Activation::gelu_tanh))),
-      norm2_context_(heads * head_dim, kEps, false),
       ff_context_(
           register_module("ff_context", std::make_unique<FeedForward>(heads * head_dim, mlp_dim, Activation::gelu_tanh))) {}
 
@@ -103,12 +121,13 @@ std::pair<at::Tensor, at::Tensor> HunyuanVideoTransformerBlock::forward(const at
   const auto n = norm1_.forward(video, ctx.temb);
   const auto c = norm1_context_.forward(text, ctx.temb);
   const auto [attn_video, attn_text] = attn_.forward_dual(n.x, c.x, ctx);
+  // New tensors (the inputs may be held by a step cache); the MLP residuals then go in place.
   at::Tensor x = video + attn_video * n.gate_msa.unsqueeze(1);
   at::Tensor t = text + attn_text * c.gate_msa.unsqueeze(1);
-  const at::Tensor ff_video = ff_.forward(modulate(norm2_.forward(x), n.shift_mlp, n.scale_mlp));
-  const at::Tensor ff_text = ff_context_.forward(modulate(norm2_context_.forward(t), c.shift_mlp, c.scale_mlp));
-  x = x + n.gate_mlp.unsqueeze(1) * ff_video;
-  t = t + c.gate_mlp.unsqueeze(1) * ff_text;
+  const at::Tensor ff_video = ff_.forward(modulated_layer_norm(x, n.shift_mlp, n.scale_mlp, kEps));
+  const at::Tensor ff_text = ff_context_.forward(modulated_layer_norm(t, c.shift_mlp, c.scale_mlp, kEps));
+  kernels::gated_residual_(x, ff_video, n.gate_mlp);
+  kernels::gated_residual_(t, ff_text, c.gate_mlp);
   return {x, t};
 }
 
@@ -118,13 +137,18 @@ HunyuanVideoSingleTransformerBlock::HunyuanVideoSingleTransformerBlock(int64_t h
       proj_mlp_(register_module("proj_mlp", std::make_unique<Linear>(heads * head_dim, mlp_dim))),
       proj_out_(register_module("proj_out", std::make_unique<Linear>(heads * head_dim + mlp_dim, heads * head_dim))) {}
 
-at::Tensor HunyuanVideoSingleTransformerBlock::forward(const at::Tensor& joint, int64_t video_len,
+void HunyuanVideoSingleTransformerBlock::pack_projections() {
+  qkv_mlp_ = PackedLinear({&attn_.to_q(), &attn_.to_k(), &attn_.to_v(), &proj_mlp_});
+}
+
+at::Tensor HunyuanVideoSingleTransformerBlock::forward(at::Tensor joint, int64_t video_len,
                                                        const BlockContext& ctx) const {
-  const auto n = norm_.forward(joint, ctx.temb);                            // [B, L, C]
-  const at::Tensor mlp = at::gelu(proj_mlp_.forward(n.x), "tanh");         // [B, L, mlp]
-  const at::Tensor attn = attn_.forward_single(n.x, video_len, ctx);       // [B, L, C]
-  const at::Tensor out = n.gate.unsqueeze(1) * proj_out_.forward(at::cat({attn, mlp}, 2));
-  return out + joint;
+  const auto n = norm_.forward(joint, ctx.temb);                                         // [B, L, C]
+  const auto p = project(qkv_mlp_, {&attn_.to_q(), &attn_.to_k(), &attn_.to_v(), &proj_mlp_}, n.x);
+  const at::Tensor mlp = at::gelu(p[3], "tanh");                                        // [B, L, mlp]
+  const at::Tensor attn = attn_.attend_single(p[0], p[1], p[2], video_len, ctx);         // [B, L, C]
+  kernels::gated_residual_(joint, proj_out_.forward(at::cat({attn, mlp}, 2)), n.gate);
+  return joint;
 }
 
 }  // namespace ditstream::model::hunyuan_video

@@ -28,6 +28,7 @@ std::unique_ptr<HunyuanVideoTransformer3DModel> HunyuanVideoTransformer3DModel::
   auto config = HunyuanVideoTransformerConfig::from_config(folder.config("transformer"));
   auto model = std::make_unique<HunyuanVideoTransformer3DModel>(std::move(config));
   model->load(folder.weights("transformer"), options);
+  model->pack_projections();
   return model;
 }
 
@@ -61,6 +62,12 @@ HunyuanVideoTransformer3DModel::HunyuanVideoTransformer3DModel(HunyuanVideoTrans
     single_transformer_blocks_.push_back(std::make_unique<HunyuanVideoSingleTransformerBlock>(
         config_.num_attention_heads, config_.attention_head_dim, config_.mlp_dim()));
   }
+}
+
+void HunyuanVideoTransformer3DModel::pack_projections() {
+  require(proj_out_.weight().defined(), kContext, "weights", "pack_projections() needs loaded or initialised weights");
+  for (auto* block : transformer_blocks_) block->pack_projections();
+  for (auto* block : single_transformer_blocks_) block->pack_projections();
 }
 
 void HunyuanVideoTransformer3DModel::validate(const TransformerInputs& in) {
@@ -177,7 +184,7 @@ void HunyuanVideoTransformer3DModel::run_remaining_blocks(State& s) {
   if (single_transformer_blocks_.size() == 0) return;
   const int64_t video_len = s.video.size(1);
   at::Tensor joint = at::cat({s.video, s.text}, 1);  // [B, Lv + Lt, C]
-  for (auto* block : single_transformer_blocks_) joint = block->forward(joint, video_len, ctx);
+  for (auto* block : single_transformer_blocks_) joint = block->forward(std::move(joint), video_len, ctx);
   s.video = joint.narrow(1, 0, video_len);
   s.text = joint.narrow(1, video_len, joint.size(1) - video_len);
 }

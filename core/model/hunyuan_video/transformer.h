@@ -49,7 +49,8 @@ class HunyuanVideoTransformer3DModel : public Module {
     int64_t batch = 0;
   };
 
-  // Reads `transformer/config.json` and loads `transformer/` weights with `options`.
+  // Reads `transformer/config.json`, loads `transformer/` weights with `options` and packs the
+  // projections (pack_projections).
   static std::unique_ptr<HunyuanVideoTransformer3DModel> from_folder(const io::DiffusersFolder& folder,
                                                                      const LoadOptions& options);
   explicit HunyuanVideoTransformer3DModel(HunyuanVideoTransformerConfig config);
@@ -58,6 +59,12 @@ class HunyuanVideoTransformer3DModel : public Module {
   // Where the weights live and their dtype (after load() or init_random()).
   at::Device parameter_device() const { return proj_out_.weight().device(); }
   at::ScalarType parameter_dtype() const { return proj_out_.weight().scalar_type(); }
+
+  // Runs the projections that read the same input as one GEMM each (q/k/v of both streams in the
+  // dual blocks; q/k/v and the MLP input in the single blocks) by making their weights views of
+  // packed weights: no memory is added and parameter names stay. Call after load() or
+  // init_random(); a later load() or to() silently returns to separate projections until called again.
+  void pack_projections();
 
   at::Tensor forward(const TransformerInputs& inputs);
 
