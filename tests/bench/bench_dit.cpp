@@ -2,15 +2,23 @@
 // step, effective TFLOP/s and peak memory per video size, beside diffusers' numbers from the same
 // run when the reference JSON (diffusers_baseline.py --json) is given.
 //   bench_dit [--cases 320x512x33,544x960x61,720x1280x129] [--text-tokens 32] [--repeat N]
-//             [--reference diffusers.json] [--json docs/benchmarks/dit.json]
+//             [--reference diffusers.json] [--json docs/benchmarks/dit.json] [--cold-start MODEL_DIR]
+// --cold-start: instead of random weights, loads the diffusers transformer folder MODEL_DIR (full
+// size, bf16) onto the GPU and reports the time from process start to the first finished step at
+// the first case.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
+#include "core/io/checkpoint.h"
+#include "core/io/config_reader.h"
 #include "core/model/hunyuan_video/transformer.h"
 #include "tests/bench/bench_util.h"
 
@@ -42,10 +50,57 @@ std::vector<Case> parse_cases(const std::string& list) {
   return cases;
 }
 
+// Seconds since this process started (from /proc: its start time and the system uptime).
+double seconds_since_process_start() {
+  std::ifstream stat("/proc/self/stat"), uptime_file("/proc/uptime");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) fields >> field;  // field 22: start time in clock ticks after boot
+  double uptime = 0;
+  uptime_file >> uptime;
+  return uptime - std::stod(field) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+TransformerInputs random_inputs(const HunyuanVideoTransformerConfig& config, const Case& c, int64_t text_tokens) {
+  const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  TransformerInputs in;
+  in.hidden_states = at::randn({1, 16, (c.frames - 1) / 4 + 1, c.height / 8, c.width / 8}, bf16);
+  in.timestep = at::full({1}, 500.0, bf16);
+  in.encoder_hidden_states = at::randn({1, text_tokens, config.text_embed_dim}, bf16);
+  in.encoder_attention_mask = at::ones({1, text_tokens}, at::kLong);  // host: no device sync per step
+  in.pooled_projections = at::randn({1, config.pooled_projection_dim}, bf16);
+  in.guidance = at::full({1}, 6000.0, bf16);
+  return in;
+}
+
+int cold_start(const std::string& dir, const Case& c, int64_t text_tokens, const std::string& json_path) {
+  c10::InferenceMode guard;
+  const auto config =
+      HunyuanVideoTransformerConfig::from_config(io::ConfigReader::from_file(dir + "/config.json"));
+  HunyuanVideoTransformer3DModel model(config);
+  const std::string index = dir + "/diffusion_pytorch_model.safetensors.index.json";
+  model.load(io::Checkpoint::open(std::ifstream(index).good() ? index : dir + "/diffusion_pytorch_model.safetensors"),
+             {at::Device(at::kCUDA), at::kBFloat16, true});
+  model.pack_projections();
+  model::hunyuan_video::prefer_cudnn_attention();
+  const double loaded = seconds_since_process_start();
+  model.forward(random_inputs(config, c, text_tokens)).sum().item<float>();  // waits for the step
+  const double first_step = seconds_since_process_start();
+  std::printf("ditstream cold start %s: weights on the GPU after %.1f s, first step finished after %.1f s\n",
+              c.name.c_str(), loaded, first_step);
+  if (!json_path.empty()) {
+    bench::Record record("dit", "scripts/device/bench-dit.sh");
+    record.add(c.name, "cold-start", "seconds", {{"ours_s", first_step}, {"load_s", loaded}});
+    record.write(json_path);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string cases_arg = "320x512x33,544x960x61,720x1280x129", reference_path, json_path;
+  std::string cases_arg = "320x512x33,544x960x61,720x1280x129", reference_path, json_path, cold_start_dir;
   int64_t text_tokens = 32;
   int repeat = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -55,6 +110,7 @@ int main(int argc, char** argv) {
     else if (flag == "--repeat") repeat = std::stoi(value);
     else if (flag == "--reference") reference_path = value;
     else if (flag == "--json") json_path = value;
+    else if (flag == "--cold-start") cold_start_dir = value;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -65,6 +121,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto cases = parse_cases(cases_arg);
+  if (!cold_start_dir.empty()) return cold_start(cold_start_dir, cases.front(), text_tokens, json_path);
   c10::InferenceMode guard;
   const auto reference = bench::read_reference(reference_path);
 
@@ -77,16 +134,9 @@ int main(int argc, char** argv) {
   std::printf("ditstream dit: %.2f B parameters on %s\n", params / 1e9, bench::device_name().c_str());
 
   bench::Record record("dit", "scripts/device/bench-dit.sh");
-  const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
   for (const auto& c : cases) {
     const int64_t t = (c.frames - 1) / 4 + 1, h = c.height / 8, w = c.width / 8;
-    TransformerInputs in;
-    in.hidden_states = at::randn({1, 16, t, h, w}, bf16);
-    in.timestep = at::full({1}, 500.0, bf16);
-    in.encoder_hidden_states = at::randn({1, text_tokens, config.text_embed_dim}, bf16);
-    in.encoder_attention_mask = at::ones({1, text_tokens}, at::kLong);  // host: no device sync per step
-    in.pooled_projections = at::randn({1, config.pooled_projection_dim}, bf16);
-    in.guidance = at::full({1}, 6000.0, bf16);
+    const TransformerInputs in = random_inputs(config, c, text_tokens);
     const int64_t tokens = t * (h / 2) * (w / 2);
     const double length = static_cast<double>(tokens + text_tokens);
     const double flops = 2 * params * length + 4 * length * length * 3072 * 60;
