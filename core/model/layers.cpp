@@ -12,7 +12,26 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
+  if (is_fp8()) return fp8_forward(x, *fp8_, bias_ ? *bias_ : at::Tensor());
   return bias_ ? at::linear(x, weight_, *bias_) : at::linear(x, weight_);
+}
+
+void Linear::quantize_fp8() {
+  if (is_fp8()) return;
+  fp8_ = quantize_weight_fp8(weight_);
+  weight_ = at::Tensor();
+}
+
+at::Tensor fp8_forward(const at::Tensor& x, const Fp8Weight& w, const at::Tensor& bias) {
+  if (x.is_cuda()) return fp8_linear(x, w, bias);
+  const int64_t in = w.weight.size(1);
+  const auto [xq, xs] = kernels::rowwise_fp8_quantize_reference(x.reshape({-1, in}));  // [M, in], [M, 1]
+  const at::Tensor xd = xq.to(at::kFloat) * xs;
+  const at::Tensor wd = w.weight.to(at::kFloat) * w.scale.reshape({-1, 1});          // [out, in]
+  at::Tensor y = bias.defined() ? at::linear(xd, wd, bias.to(at::kFloat)) : at::linear(xd, wd);
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = w.weight.size(0);
+  return y.view(shape).to(x.scalar_type());
 }
 
 void Linear::rebind(at::Tensor weight, at::Tensor bias) {
@@ -37,15 +56,28 @@ PackedLinear::PackedLinear(std::vector<Linear*> parts) : parts_(std::move(parts)
 }
 
 bool PackedLinear::active() const {
-  if (!weight_.defined()) return false;
+  if (!bias_.defined()) return false;
   for (const Linear* p : parts_) {
-    if (!p->weight().is_alias_of(weight_) || !p->bias()->is_alias_of(bias_)) return false;
+    if (!p->bias()->is_alias_of(bias_)) return false;  // load() or to() replaced the parts
+    if (fp8_ ? p->weight().defined() : !p->weight().is_alias_of(weight_)) return false;
   }
   return true;
 }
 
 std::vector<at::Tensor> PackedLinear::forward(const at::Tensor& x) const {
-  return at::linear(x, weight_, bias_).split_with_sizes(sizes_, -1);
+  const at::Tensor y = fp8_ ? fp8_forward(x, *fp8_, bias_) : at::linear(x, weight_, bias_);
+  return y.split_with_sizes(sizes_, -1);
+}
+
+void PackedLinear::quantize_fp8() {
+  if (fp8_ && active()) return;
+  fp8_ = quantize_weight_fp8(weight_);
+  weight_ = at::Tensor();
+  int64_t offset = 0;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    parts_[i]->rebind(at::Tensor(), bias_.narrow(0, offset, sizes_[i]));
+    offset += sizes_[i];
+  }
 }
 
 std::vector<at::Tensor> project(const PackedLinear& pack, const std::vector<const Linear*>& parts, const at::Tensor& x) {
@@ -100,6 +132,11 @@ FeedForward::FeedForward(int64_t dim, int64_t inner_dim, Activation act)
     : act_(act),
       net0_(register_module("net.0", std::make_unique<Proj>(dim, inner_dim))),
       net2_(register_module("net.2", std::make_unique<Linear>(inner_dim, dim))) {}
+
+void FeedForward::quantize_fp8() {
+  net0_.proj.quantize_fp8();
+  net2_.quantize_fp8();
+}
 
 at::Tensor FeedForward::forward(const at::Tensor& x) const {
   return net2_.forward(activate(net0_.proj.forward(x), act_));

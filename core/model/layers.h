@@ -6,8 +6,10 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
+#include "core/model/fp8_linear.h"
 #include "core/model/module.h"
 
 namespace ditstream::model {
@@ -23,12 +25,22 @@ class Linear : public Module {
   int64_t out_features() const { return out_; }
   // Points the parameter slots at other storage of the same shape (views of a packed weight).
   void rebind(at::Tensor weight, at::Tensor bias);
+  // Replaces the weight by float8 e4m3 with per-output-channel scales (the original is released)
+  // and runs through fp8_forward. A later load() brings a full-precision weight back into use.
+  void quantize_fp8();
+  bool is_fp8() const { return fp8_.has_value() && !weight_.defined(); }
 
  private:
   int64_t in_, out_;
   at::Tensor& weight_;
   at::Tensor* bias_ = nullptr;
+  std::optional<Fp8Weight> fp8_;
 };
+
+// x · wᵀ + bias with an fp8 weight: on CUDA the fp8 GEMM with activations quantized per token
+// (fp8_linear); on the CPU the same quantization of both operands computed in float32 with ATen
+// (the reference). Returns x's dtype.
+at::Tensor fp8_forward(const at::Tensor& x, const Fp8Weight& w, const at::Tensor& bias);
 
 // Linear layers that read the same input, run as one GEMM. Packing concatenates their weights once
 // and points each layer's parameter slots at views of the packed weight, so no memory is added and
@@ -41,11 +53,15 @@ class PackedLinear {
   bool active() const;
   // One output per part, each a view of the single GEMM's result [..., Σ out].
   std::vector<at::Tensor> forward(const at::Tensor& x) const;
+  // The packed weight in float8 (see Linear::quantize_fp8); the parts' weights are released.
+  // Needs an active pack.
+  void quantize_fp8();
 
  private:
   std::vector<Linear*> parts_;
   std::vector<int64_t> sizes_;
   at::Tensor weight_, bias_;
+  std::optional<Fp8Weight> fp8_;
 };
 
 // The outputs of `parts` for x: one packed GEMM when `pack` is active, else one GEMM per part.
@@ -98,6 +114,7 @@ class FeedForward : public Module {
  public:
   FeedForward(int64_t dim, int64_t inner_dim, Activation act);
   at::Tensor forward(const at::Tensor& x) const;
+  void quantize_fp8();
 
  private:
   class Proj : public Module {

@@ -2,7 +2,10 @@
 // step, effective TFLOP/s and peak memory per video size, beside diffusers' numbers from the same
 // run when the reference JSON (diffusers_baseline.py --json) is given.
 //   bench_dit [--cases 320x512x33,544x960x61,720x1280x129] [--text-tokens 32] [--repeat N]
-//             [--reference diffusers.json] [--json docs/benchmarks/dit.json] [--cold-start MODEL_DIR]
+//             [--reference diffusers.json] [--json docs/benchmarks/dit.json] [--fp8 0|1]
+//             [--cold-start MODEL_DIR]
+// Every case runs in bf16, then (unless --fp8 0) again with the blocks' linear layers in fp8,
+// reporting the fp8 output's relative L2 error against the bf16 output of the same step.
 // --cold-start: instead of random weights, loads the diffusers transformer folder MODEL_DIR (full
 // size, bf16) onto the GPU and reports the time from process start to the first finished step at
 // the first case.
@@ -103,6 +106,7 @@ int main(int argc, char** argv) {
   std::string cases_arg = "320x512x33,544x960x61,720x1280x129", reference_path, json_path, cold_start_dir;
   int64_t text_tokens = 32;
   int repeat = 0;
+  bool fp8 = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--cases") cases_arg = value;
@@ -111,6 +115,7 @@ int main(int argc, char** argv) {
     else if (flag == "--reference") reference_path = value;
     else if (flag == "--json") json_path = value;
     else if (flag == "--cold-start") cold_start_dir = value;
+    else if (flag == "--fp8") fp8 = value != "0";
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -134,34 +139,54 @@ int main(int argc, char** argv) {
   std::printf("ditstream dit: %.2f B parameters on %s\n", params / 1e9, bench::device_name().c_str());
 
   bench::Record record("dit", "scripts/device/bench-dit.sh");
-  for (const auto& c : cases) {
-    const int64_t t = (c.frames - 1) / 4 + 1, h = c.height / 8, w = c.width / 8;
-    const TransformerInputs in = random_inputs(config, c, text_tokens);
-    const int64_t tokens = t * (h / 2) * (w / 2);
-    const double length = static_cast<double>(tokens + text_tokens);
-    const double flops = 2 * params * length + 4 * length * length * 3072 * 60;
+  std::vector<TransformerInputs> inputs;
+  std::vector<at::Tensor> bf16_outputs;  // on the host, to measure the fp8 error over a full step
+  for (const auto& c : cases) inputs.push_back(random_inputs(config, c, text_tokens));
 
-    bench::reset_peak_memory();
-    const int reps = repeat > 0 ? repeat : (tokens > 50000 ? 1 : 3);
-    const double step = bench::time_median([&] { model.forward(in); }, reps, 1);
-    const double peak = bench::peak_memory_gib();
-    std::printf("ditstream dit %s: %ld tokens, %.3f s/step, %.0f TFLOP/s, peak %.1f GiB\n", c.name.c_str(),
-                static_cast<long>(tokens), step, flops / step / 1e12, peak);
+  // Times every case in the model's current precision and records one row per case.
+  const auto run_cases = [&](const std::string& variant) {
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const Case& c = cases[i];
+      const TransformerInputs& in = inputs[i];
+      const int64_t tokens = in.hidden_states.size(2) * (in.hidden_states.size(3) / 2) * (in.hidden_states.size(4) / 2);
+      const double length = static_cast<double>(tokens + text_tokens);
+      const double flops = 2 * params * length + 4 * length * length * 3072 * 60;
 
-    nlohmann::json fields = {{"ours", step}, {"tflops", flops / step / 1e12}, {"peak_gib", peak}, {"tokens", tokens}};
-    if (auto ref = bench::reference_value(reference, "dit_" + c.name, "step_s")) {
-      fields["reference"] = *ref;
-      fields["reference_name"] = "diffusers eager, same run";
-      fields["ratio"] = step / *ref;
-      std::printf("  diffusers eager %.3f s/step -> ratio %.2f\n", *ref, step / *ref);
+      bench::reset_peak_memory();
+      at::Tensor out;
+      const int reps = repeat > 0 ? repeat : (tokens > 50000 ? 1 : 3);
+      const double step = bench::time_median([&] { out = model.forward(in); }, reps, 1);
+      const double peak = bench::peak_memory_gib();
+      std::printf("ditstream dit %s %s: %ld tokens, %.3f s/step, %.0f TFLOP/s, peak %.1f GiB\n", c.name.c_str(),
+                  variant.c_str(), static_cast<long>(tokens), step, flops / step / 1e12, peak);
+      nlohmann::json fields = {{"ours", step}, {"tflops", flops / step / 1e12}, {"peak_gib", peak}, {"tokens", tokens}};
+      if (variant == "bf16") {
+        bf16_outputs.push_back(out.to(at::kCPU));
+      } else {
+        const at::Tensor a = out.to(at::kCPU).to(at::kDouble), b = bf16_outputs[i].to(at::kDouble);
+        const double rel = ((a - b).norm() / b.norm()).item<double>();
+        fields["rel_l2"] = rel;
+        std::printf("  output vs bf16 over a full step: relative L2 %.4f\n", rel);
+      }
+      if (auto ref = bench::reference_value(reference, "dit_" + c.name, "step_s")) {
+        fields["reference"] = *ref;
+        fields["reference_name"] = "diffusers eager, same run";
+        fields["ratio"] = step / *ref;
+        std::printf("  diffusers eager %.3f s/step -> ratio %.2f\n", *ref, step / *ref);
+      }
+      if (auto ref = bench::reference_value(reference, "compiled_" + c.name, "step_s")) {
+        fields["reference_compiled"] = *ref;
+        fields["ratio_compiled"] = step / *ref;
+        std::printf("  diffusers torch.compile %.3f s/step -> ratio %.2f\n", *ref, step / *ref);
+      }
+      record.add(c.name, variant, "step_s", fields);
+      std::fflush(stdout);
     }
-    if (auto ref = bench::reference_value(reference, "compiled_" + c.name, "step_s")) {
-      fields["reference_compiled"] = *ref;
-      fields["ratio_compiled"] = step / *ref;
-      std::printf("  diffusers torch.compile %.3f s/step -> ratio %.2f\n", *ref, step / *ref);
-    }
-    record.add(c.name, "bf16", "step_s", fields);
-    std::fflush(stdout);
+  };
+  run_cases("bf16");
+  if (fp8) {
+    model.quantize_fp8();
+    run_cases("fp8");
   }
   if (!json_path.empty()) record.write(json_path);
   return 0;

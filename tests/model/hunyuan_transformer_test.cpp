@@ -163,5 +163,26 @@ TEST_F(HunyuanTransformerInputs, Bfloat16RunsCloseToFloat32) {
   EXPECT_LE(relative_l2(out.to(at::kFloat), reference), 5e-2);
 }
 
+// The fp8 path's plumbing on the CPU (the quantization computed with ATen): outputs stay close to
+// full precision, parameter names stay, a second quantize_fp8() is harmless and load() restores.
+TEST_F(HunyuanTransformerInputs, Fp8QuantizedBlocksStayClose) {
+  InputSpec spec;
+  spec.batch = 2;
+  spec.valid = {7, 3};
+  const auto in = make_inputs(spec);
+  const at::Tensor reference = model_->forward(in);
+  const size_t names = model_->named_parameters().size();
+  model_->quantize_fp8();
+  model_->quantize_fp8();
+  const at::Tensor fp8 = model_->forward(in);
+  const double err = relative_l2(fp8, reference);
+  std::cout << "fp8 relative L2 vs fp32: " << err << "\n";
+  EXPECT_GT(err, 0.0);
+  EXPECT_LE(err, 0.1);
+  EXPECT_EQ(model_->named_parameters().size(), names);
+  model_->load(io::Checkpoint::open(tiny_model_dir() / "transformer" / "diffusion_pytorch_model.safetensors"), {});
+  EXPECT_LE(relative_l2(model_->forward(in), reference), 1e-6);
+}
+
 }  // namespace
 }  // namespace ditstream::testing

@@ -75,8 +75,15 @@ HunyuanVideoAttention::HunyuanVideoAttention(int64_t heads, int64_t head_dim, bo
 }
 
 void HunyuanVideoAttention::pack_projections() {
-  qkv_ = PackedLinear({&to_q_, &to_k_, &to_v_});
-  if (add_q_proj_ != nullptr) add_qkv_ = PackedLinear({add_q_proj_, add_k_proj_, add_v_proj_});
+  if (!qkv_.active()) qkv_ = PackedLinear({&to_q_, &to_k_, &to_v_});
+  if (add_q_proj_ != nullptr && !add_qkv_.active()) add_qkv_ = PackedLinear({add_q_proj_, add_k_proj_, add_v_proj_});
+}
+
+void HunyuanVideoAttention::quantize_fp8() {
+  qkv_.quantize_fp8();
+  add_qkv_.quantize_fp8();
+  to_out_->quantize_fp8();
+  to_add_out_->quantize_fp8();
 }
 
 at::Tensor HunyuanVideoAttention::heads_view(const at::Tensor& x) const {
@@ -116,6 +123,12 @@ HunyuanVideoTransformerBlock::HunyuanVideoTransformerBlock(int64_t heads, int64_
       ff_context_(
           register_module("ff_context", std::make_unique<FeedForward>(heads * head_dim, mlp_dim, Activation::gelu_tanh))) {}
 
+void HunyuanVideoTransformerBlock::quantize_fp8() {
+  attn_.quantize_fp8();
+  ff_.quantize_fp8();
+  ff_context_.quantize_fp8();
+}
+
 std::pair<at::Tensor, at::Tensor> HunyuanVideoTransformerBlock::forward(const at::Tensor& video, const at::Tensor& text,
                                                                         const BlockContext& ctx) const {
   const auto n = norm1_.forward(video, ctx.temb);
@@ -138,7 +151,12 @@ HunyuanVideoSingleTransformerBlock::HunyuanVideoSingleTransformerBlock(int64_t h
       proj_out_(register_module("proj_out", std::make_unique<Linear>(heads * head_dim + mlp_dim, heads * head_dim))) {}
 
 void HunyuanVideoSingleTransformerBlock::pack_projections() {
-  qkv_mlp_ = PackedLinear({&attn_.to_q(), &attn_.to_k(), &attn_.to_v(), &proj_mlp_});
+  if (!qkv_mlp_.active()) qkv_mlp_ = PackedLinear({&attn_.to_q(), &attn_.to_k(), &attn_.to_v(), &proj_mlp_});
+}
+
+void HunyuanVideoSingleTransformerBlock::quantize_fp8() {
+  qkv_mlp_.quantize_fp8();
+  proj_out_.quantize_fp8();
 }
 
 at::Tensor HunyuanVideoSingleTransformerBlock::forward(at::Tensor joint, int64_t video_len,

@@ -50,6 +50,8 @@ class HunyuanVideoAttention : public Module {
                            const BlockContext& ctx) const;
   // Dual stream: packs to_q/k/v and add_q/k/v_proj into one GEMM each (see PackedLinear).
   void pack_projections();
+  // Dual stream: the packed projections and to_out/to_add_out in float8 (after pack_projections).
+  void quantize_fp8();
   const Linear& to_q() const { return to_q_; }
   const Linear& to_k() const { return to_k_; }
   const Linear& to_v() const { return to_v_; }
@@ -84,6 +86,8 @@ class HunyuanVideoTransformerBlock : public Module {
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& video, const at::Tensor& text,
                                             const BlockContext& ctx) const;
   void pack_projections() { attn_.pack_projections(); }
+  // Every linear layer of the block except the adaLN modulation in float8 (after pack_projections).
+  void quantize_fp8();
 
  private:
   AdaLayerNormZero& norm1_;
@@ -102,6 +106,8 @@ class HunyuanVideoSingleTransformerBlock : public Module {
   at::Tensor forward(at::Tensor joint, int64_t video_len, const BlockContext& ctx) const;
   // Packs to_q, to_k, to_v and proj_mlp (all read the normed input) into one GEMM.
   void pack_projections();
+  // The packed projection and proj_out in float8 (after pack_projections).
+  void quantize_fp8();
 
  private:
   HunyuanVideoAttention& attn_;

@@ -70,6 +70,12 @@ void HunyuanVideoTransformer3DModel::pack_projections() {
   for (auto* block : single_transformer_blocks_) block->pack_projections();
 }
 
+void HunyuanVideoTransformer3DModel::quantize_fp8() {
+  pack_projections();
+  for (auto* block : transformer_blocks_) block->quantize_fp8();
+  for (auto* block : single_transformer_blocks_) block->quantize_fp8();
+}
+
 void HunyuanVideoTransformer3DModel::validate(const TransformerInputs& in) {
   const auto fail = [](std::string_view field, const std::string& detail) { require(false, kContext, field, detail); };
   const at::Tensor& weight = proj_out_.weight();

@@ -66,6 +66,12 @@ class HunyuanVideoTransformer3DModel : public Module {
   // init_random(); a later load() or to() silently returns to separate projections until called again.
   void pack_projections();
 
+  // The big linear layers of every dual- and single-stream block in float8 e4m3 (per-output-channel
+  // weight scales, per-token activation scales, fp8 GEMM on CUDA); the full-precision weights are
+  // released. Embedders, token refiner, modulation and output layers stay as they are. Packs the
+  // projections first when needed. load() afterwards restores full precision.
+  void quantize_fp8();
+
   at::Tensor forward(const TransformerInputs& inputs);
 
   // Validates the inputs (shapes, dtypes, devices, text lengths) before any work, then embeds the
