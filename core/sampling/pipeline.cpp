@@ -84,9 +84,10 @@ GenerationResult GenerationPipeline::generate(const GenerationRequest& request, 
   const at::ScalarType model_dtype = transformer_.parameter_dtype();
 
   model::hunyuan_video::TransformerInputs in;
-  in.encoder_hidden_states = prompt.embeds;
+  // As the diffusers pipeline does: prompt embeddings in the transformer's dtype (and on its device).
+  in.encoder_hidden_states = prompt.embeds.to(device, model_dtype);
   in.encoder_attention_mask = prompt.mask;
-  in.pooled_projections = prompt.pooled;
+  in.pooled_projections = prompt.pooled.defined() ? prompt.pooled.to(device, model_dtype) : prompt.pooled;
   if (transformer_.config().guidance_embeds) {
     in.guidance = at::full({batch}, request.guidance_scale, at::TensorOptions().dtype(model_dtype).device(device)) * 1000.0;
   }

@@ -17,8 +17,8 @@
 namespace ditstream::sampling {
 
 struct PromptEmbeddings {
-  at::Tensor embeds;  // [B, L, text_embed_dim]
-  at::Tensor mask;    // [B, L], 1 = valid
+  at::Tensor embeds;  // [B, L, text_embed_dim], any float dtype and device (converted as diffusers does)
+  at::Tensor mask;    // [B, L], 1 = valid; keep it on the CPU (read on the host every step)
   at::Tensor pooled;  // [B, pooled_projection_dim]
 };
 

@@ -3,9 +3,10 @@
 // run when the reference JSON (diffusers_baseline.py --json) is given.
 //   bench_dit [--cases 320x512x33,544x960x61,720x1280x129] [--text-tokens 32] [--repeat N]
 //             [--reference diffusers.json] [--json docs/benchmarks/dit.json] [--fp8 0|1]
-//             [--cold-start MODEL_DIR]
+//             [--breakdown 0|1] [--cold-start MODEL_DIR]
 // Every case runs in bf16, then (unless --fp8 0) again with the blocks' linear layers in fp8,
 // reporting the fp8 output's relative L2 error against the bf16 output of the same step.
+// --breakdown (on by default) splits each bf16 step into attention, GEMMs and the rest.
 // --cold-start: instead of random weights, loads the diffusers transformer folder MODEL_DIR (full
 // size, bf16) onto the GPU and reports the time from process start to the first finished step at
 // the first case.
@@ -77,6 +78,44 @@ TransformerInputs random_inputs(const HunyuanVideoTransformerConfig& config, con
   return in;
 }
 
+// Where a bf16 step's time goes: attention (one SDPA call at the joint length, measured, × the 60
+// blocks), the blocks' GEMMs (each distinct shape measured once at its token count, × how often a
+// step runs it), and the rest (norms, RoPE, activations, residuals, copies) as the difference.
+nlohmann::json breakdown(const HunyuanVideoTransformerConfig& config, int64_t video_tokens, int64_t text_tokens,
+                         double step_s) {
+  const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const int64_t c = config.inner_dim(), mlp = config.mlp_dim(), heads = config.num_attention_heads;
+  const int64_t d = config.attention_head_dim, length = video_tokens + text_tokens;
+  const int64_t blocks = config.num_layers + config.num_single_layers;
+  const auto q = at::randn({1, length, heads, d}, bf16).transpose(1, 2);  // [B, H, L, D] view, as the blocks use
+  const auto k = at::randn({1, length, heads, d}, bf16).transpose(1, 2);
+  const auto v = at::randn({1, length, heads, d}, bf16).transpose(1, 2);
+  const double attention = blocks * bench::time_median([&] { at::scaled_dot_product_attention(q, k, v); }, 3, 1);
+
+  struct Gemm {
+    int64_t tokens, in, out, count;
+  };
+  const std::vector<Gemm> gemms = {
+      {video_tokens, c, 3 * c, config.num_layers},          // dual: packed q/k/v, video
+      {text_tokens, c, 3 * c, config.num_layers},           // dual: packed q/k/v, text
+      {video_tokens, c, c, config.num_layers},              // to_out
+      {text_tokens, c, c, config.num_layers},               // to_add_out
+      {video_tokens, c, mlp, config.num_layers},            // ff.net.0.proj
+      {video_tokens, mlp, c, config.num_layers},            // ff.net.2
+      {text_tokens, c, mlp, config.num_layers},             // ff_context
+      {text_tokens, mlp, c, config.num_layers},
+      {length, c, 3 * c + mlp, config.num_single_layers},   // single: packed q/k/v + proj_mlp
+      {length, c + mlp, c, config.num_single_layers},       // single: proj_out
+  };
+  double gemm = 0;
+  for (const auto& g : gemms) {
+    const auto x = at::randn({g.tokens, g.in}, bf16), w = at::randn({g.out, g.in}, bf16), b = at::randn({g.out}, bf16);
+    gemm += g.count * bench::time_median([&] { at::linear(x, w, b); }, 3, 1);
+  }
+  return {{"attention_s", attention}, {"gemm_s", gemm}, {"rest_s", step_s - attention - gemm},
+          {"attention_share", attention / step_s}, {"gemm_share", gemm / step_s}};
+}
+
 int cold_start(const std::string& dir, const Case& c, int64_t text_tokens, const std::string& json_path) {
   c10::InferenceMode guard;
   const auto config =
@@ -106,7 +145,7 @@ int main(int argc, char** argv) {
   std::string cases_arg = "320x512x33,544x960x61,720x1280x129", reference_path, json_path, cold_start_dir;
   int64_t text_tokens = 32;
   int repeat = 0;
-  bool fp8 = true;
+  bool fp8 = true, with_breakdown = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--cases") cases_arg = value;
@@ -116,6 +155,7 @@ int main(int argc, char** argv) {
     else if (flag == "--json") json_path = value;
     else if (flag == "--cold-start") cold_start_dir = value;
     else if (flag == "--fp8") fp8 = value != "0";
+    else if (flag == "--breakdown") with_breakdown = value != "0";
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -162,6 +202,14 @@ int main(int argc, char** argv) {
       nlohmann::json fields = {{"ours", step}, {"tflops", flops / step / 1e12}, {"peak_gib", peak}, {"tokens", tokens}};
       if (variant == "bf16") {
         bf16_outputs.push_back(out.to(at::kCPU));
+        out = at::Tensor();
+        if (with_breakdown) {
+          fields["breakdown"] = breakdown(config, tokens, text_tokens, step);
+          const auto& b = fields["breakdown"];
+          std::printf("  attention %.3f s (%.0f%%), GEMMs %.3f s (%.0f%%), rest %.3f s\n", b["attention_s"].get<double>(),
+                      100 * b["attention_share"].get<double>(), b["gemm_s"].get<double>(),
+                      100 * b["gemm_share"].get<double>(), b["rest_s"].get<double>());
+        }
       } else {
         const at::Tensor a = out.to(at::kCPU).to(at::kDouble), b = bf16_outputs[i].to(at::kDouble);
         const double rel = ((a - b).norm() / b.norm()).item<double>();
