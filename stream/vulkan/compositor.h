@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "stream/vulkan/frame_format.h"
 #include "stream/vulkan/overlay.h"
@@ -39,6 +40,8 @@ struct CompositorOptions {
   bool cuda_interop = false;
   // Vulkan only: take the device with this UUID (the CUDA device's when interop is on).
   std::optional<vk::Uuid> device_uuid;
+  // Vulkan only: further device extensions required.
+  std::vector<std::string> device_extensions;
   // Bytes an input slot holds; 0 means an f32 RGB frame of width × height.
   size_t input_capacity_bytes = 0;
 };

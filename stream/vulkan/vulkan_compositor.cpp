@@ -62,7 +62,7 @@ uint32_t groups(uint32_t n, uint32_t size) { return (n + size - 1) / size; }
 
 VulkanCompositor::VulkanCompositor(const CompositorOptions& options)
     : Compositor(options, {}),
-      ctx_(vk::VulkanContext::create({options.cuda_interop, options.device_uuid})),
+      ctx_(vk::VulkanContext::create({options.cuda_interop, options.device_uuid, options.device_extensions})),
       set_layout_(vk::make_storage_set_layout(*ctx_)),
       preview_(std::make_unique<vk::ComputePipeline>(*ctx_, kLatentPreviewSpv, sizeof(PreviewPush), set_layout_.get(),
                                                      "latent_preview.comp")),

@@ -150,6 +150,12 @@ std::unique_ptr<VulkanContext> VulkanContext::create(const DeviceRequest& reques
       extensions.push_back(name);
     }
   }
+  for (const std::string& name : request.extensions) {
+    if (!has_extension(chosen->device, name.c_str())) {
+      unavailable("extensions", describe(*chosen) + " lacks " + name);
+    }
+    extensions.push_back(name.c_str());
+  }
 
   const float priority = 1.0f;
   VkDeviceQueueCreateInfo queue_info{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};

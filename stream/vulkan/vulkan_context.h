@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ditstream::stream::vk {
 
@@ -23,6 +24,8 @@ struct DeviceRequest {
   // When set, only the device with this UUID is taken (the CUDA device's, for interop). Otherwise
   // GPUs are preferred over CPU devices (lavapipe), first in enumeration order within a kind.
   std::optional<Uuid> device_uuid;
+  // Further device extensions the caller needs; a device without one of them is an error.
+  std::vector<std::string> extensions;
 };
 
 // Throws ditstream::Error when a Vulkan call fails; `what` names the call.
