@@ -10,21 +10,18 @@
 // (docs/benchmarks/compositor.json by default) in the project's benchmark-record format.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
-#include <fstream>
 #include <functional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "stream/vulkan/compositor.h"
 #include "stream/vulkan/cpu_conversions.h"
 #include "stream/vulkan/vulkan_compositor.h"
+#include "tests/bench/bench_util.h"
 #if DITSTREAM_WITH_CUDA
 #include <c10/cuda/CUDAStream.h>
 
@@ -73,13 +70,6 @@ double throughput(ds::Compositor& compositor, int frames, const std::function<ds
   }
   for (auto t : tickets) compositor.collect(t, out);
   return frames / (ms_since(t0) / 1000.0);
-}
-
-std::string today() {
-  const std::time_t now = std::time(nullptr);
-  char buf[16];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d", std::gmtime(&now));
-  return buf;
 }
 
 }  // namespace
@@ -183,22 +173,19 @@ int main(int argc, char** argv) {
     if (r.variant == "host-copy") host_copy_ms = r.p50_ms;
   std::printf("compositor %dx%d f32 planar + overlay -> I420 in host memory, %s\n", width, height, device_name.c_str());
   std::printf("%-20s %12s %12s %12s\n", "variant", "p50 ms", "p99 ms", "frames/s");
-  nlohmann::json rows = nlohmann::json::array();
+  ditstream::bench::Record record("compositor", command);
   for (const auto& r : results) {
     std::printf("%-20s %12.3f %12.3f %12.1f\n", r.variant.c_str(), r.p50_ms, r.p99_ms, r.frames_per_s);
-    nlohmann::json row = {{"case", size_case},          {"variant", r.variant},   {"metric", "ms_per_frame"},
-                          {"ours_ms", r.p50_ms},        {"p99_ms", r.p99_ms},     {"frames_per_s", r.frames_per_s},
-                          {"input", "f32 planar [-1,1] + overlay"}};
+    nlohmann::json fields = {{"ours_ms", r.p50_ms}, {"p99_ms", r.p99_ms}, {"frames_per_s", r.frames_per_s},
+                             {"compositor_device", device_name}, {"input", "f32 planar [-1,1] + overlay"}};
     if (r.variant == "gpu-interop" && host_copy_ms > 0) {
-      row["reference"] = host_copy_ms;
-      row["reference_name"] = "host-copy (device→pinned host copy + CPU conversion), same run";
-      row["ratio"] = r.p50_ms / host_copy_ms;
+      fields["reference"] = host_copy_ms;
+      fields["reference_name"] = "host-copy (device to pinned host copy + CPU conversion), same run";
+      fields["ratio"] = r.p50_ms / host_copy_ms;
     }
-    rows.push_back(row);
+    record.add(size_case, r.variant, "ms_per_frame", fields);
   }
-  const nlohmann::json record = {
-      {"benchmark", "compositor"}, {"device", device_name}, {"date", today()}, {"command", command}, {"rows", rows}};
-  std::ofstream(out_path) << record.dump(2) << "\n";
+  record.write(out_path);
   std::printf("wrote %s\n", out_path.c_str());
   return 0;
 }
