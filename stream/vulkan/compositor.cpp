@@ -17,19 +17,14 @@ constexpr int kMaxSlots = 8;
 class CpuCompositor final : public Compositor {
  public:
   CpuCompositor(const CompositorOptions& options, CompositorInfo info)
-      : Compositor(options, std::move(info)), done_(slots_), frame_(size_t(width_) * height_) {}
+      : Compositor(options, std::move(info)), done_(slots_) {}
 
   FrameTicket submit_rgb(const void* frame, const RgbFormat& format, const Overlay* overlay) override {
     check_rgb(frame, format);
     std::optional<OverlayLayout> layout;
     if (overlay) layout = OverlayLayout::place(*overlay, width_, height_);
     Slot& slot = acquire();
-    if (layout) {
-      cpu::overlay(frame, format, width_, height_, *layout, frame_.data());
-      cpu::rgb_to_i420(frame_.data(), {SampleType::u8, PixelLayout::rgba8}, width_, height_, slot.i420.data());
-    } else {
-      cpu::rgb_to_i420(frame, format, width_, height_, slot.i420.data());
-    }
+    cpu::compose_i420(frame, format, width_, height_, layout ? &*layout : nullptr, frame_, slot.i420.data());
     return slot.ticket;
   }
 
@@ -39,9 +34,9 @@ class CpuCompositor final : public Compositor {
     if (overlay) layout = OverlayLayout::place(*overlay, width_, height_);
     Slot& slot = acquire();
     const RgbFormat rgba{SampleType::u8, PixelLayout::rgba8};
-    cpu::latent_preview(latent, desc, factors_, width_, height_, frame_.data());
-    if (layout) cpu::overlay(frame_.data(), rgba, width_, height_, *layout, frame_.data());
-    cpu::rgb_to_i420(frame_.data(), rgba, width_, height_, slot.i420.data());
+    preview_.resize(size_t(width_) * height_);
+    cpu::latent_preview(latent, desc, factors_, width_, height_, preview_.data());
+    cpu::compose_i420(preview_.data(), rgba, width_, height_, layout ? &*layout : nullptr, frame_, slot.i420.data());
     return slot.ticket;
   }
 
@@ -80,7 +75,8 @@ class CpuCompositor final : public Compositor {
   }
 
   std::vector<Slot> done_;
-  std::vector<uint32_t> frame_;  // rgba8 working frame
+  std::vector<uint32_t> frame_;    // rgba8 frame with the overlay
+  std::vector<uint32_t> preview_;  // rgba8 latent preview
   FrameTicket next_ticket_ = 1;
 };
 

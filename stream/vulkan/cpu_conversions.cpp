@@ -122,4 +122,15 @@ void rgb_to_i420(const void* frame, const RgbFormat& format, int width, int heig
   }
 }
 
+void compose_i420(const void* frame, const RgbFormat& format, int width, int height, const OverlayLayout* overlay,
+                  std::vector<uint32_t>& scratch, uint8_t* i420_out) {
+  if (!overlay) {
+    rgb_to_i420(frame, format, width, height, i420_out);
+    return;
+  }
+  scratch.resize(size_t(width) * height);
+  cpu::overlay(frame, format, width, height, *overlay, scratch.data());
+  rgb_to_i420(scratch.data(), {SampleType::u8, PixelLayout::rgba8}, width, height, i420_out);
+}
+
 }  // namespace ditstream::stream::cpu

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "stream/vulkan/frame_format.h"
 #include "stream/vulkan/overlay.h"
@@ -29,5 +30,9 @@ void overlay(const void* frame, const RgbFormat& format, int width, int height, 
 // shaders/rgb_to_i420.comp: RGB → I420 BT.709 limited range, MPEG-2 chroma siting.
 // `i420_out` holds I420Frame::size_bytes(width, height) bytes.
 void rgb_to_i420(const void* frame, const RgbFormat& format, int width, int height, uint8_t* i420_out);
+
+// The compositor's whole RGB path: the overlay (when given) into `scratch` as rgba8, then I420.
+void compose_i420(const void* frame, const RgbFormat& format, int width, int height, const OverlayLayout* overlay,
+                  std::vector<uint32_t>& scratch, uint8_t* i420_out);
 
 }  // namespace ditstream::stream::cpu

@@ -102,8 +102,7 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> i420(ds::I420Frame::size_bytes(width, height));
   const auto layout = ds::OverlayLayout::place(overlay, width, height);
   auto cpu_convert = [&](const void* frame) {
-    ds::cpu::overlay(frame, format, width, height, layout, rgba.data());
-    ds::cpu::rgb_to_i420(rgba.data(), {ds::SampleType::u8, ds::PixelLayout::rgba8}, width, height, i420.data());
+    ds::cpu::compose_i420(frame, format, width, height, &layout, rgba, i420.data());
   };
 
   std::vector<Result> results;

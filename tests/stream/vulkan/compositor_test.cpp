@@ -13,6 +13,7 @@
 #include "core/util/error.h"
 #include "stream/vulkan/compositor.h"
 #include "stream/vulkan/cpu_conversions.h"
+#include "tests/stream/vulkan/reference_frames.h"
 
 namespace ditstream::stream {
 namespace {
@@ -62,19 +63,6 @@ std::unique_ptr<Compositor> vulkan_compositor(int width, int height, int slots =
   auto compositor = Compositor::create(options);
   EXPECT_EQ(compositor->info().backend, CompositorBackend::vulkan);
   return compositor;
-}
-
-std::vector<uint8_t> cpu_i420(const void* frame, const RgbFormat& format, int width, int height,
-                              const Overlay* overlay) {
-  std::vector<uint8_t> out(I420Frame::size_bytes(width, height));
-  if (overlay) {
-    std::vector<uint32_t> rgba(size_t(width) * height);
-    cpu::overlay(frame, format, width, height, OverlayLayout::place(*overlay, width, height), rgba.data());
-    cpu::rgb_to_i420(rgba.data(), {SampleType::u8, PixelLayout::rgba8}, width, height, out.data());
-  } else {
-    cpu::rgb_to_i420(frame, format, width, height, out.data());
-  }
-  return out;
 }
 
 const RgbFormat kFormats[] = {

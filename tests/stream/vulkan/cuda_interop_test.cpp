@@ -7,9 +7,9 @@
 #include <c10/cuda/CUDAStream.h>
 #include <gtest/gtest.h>
 
-#include <chrono>
 
 #include "stream/vulkan/cpu_conversions.h"
+#include "tests/stream/vulkan/reference_frames.h"
 #include "stream/vulkan/cuda_frame_bridge.h"
 #include "tests/support/test_support.h"
 
@@ -29,18 +29,6 @@ Diff compare(std::span<const uint8_t> a, std::span<const uint8_t> b) {
     d.differing += e != 0;
   }
   return d;
-}
-
-std::vector<uint8_t> cpu_i420(const void* frame, const RgbFormat& format, int w, int h, const Overlay* overlay) {
-  std::vector<uint8_t> out(I420Frame::size_bytes(w, h));
-  if (overlay) {
-    std::vector<uint32_t> rgba(size_t(w) * h);
-    cpu::overlay(frame, format, w, h, OverlayLayout::place(*overlay, w, h), rgba.data());
-    cpu::rgb_to_i420(rgba.data(), {SampleType::u8, PixelLayout::rgba8}, w, h, out.data());
-  } else {
-    cpu::rgb_to_i420(frame, format, w, h, out.data());
-  }
-  return out;
 }
 
 class CudaInterop : public ::testing::Test {
