@@ -36,7 +36,11 @@ struct CompositorOptions {
   int slots = 3;   // frames in flight, 1..8
   BackendChoice backend = BackendChoice::automatic;
   LatentRgbFactors preview_factors = LatentRgbFactors::hunyuan_video();
-  // Vulkan only: input buffers exported as opaque fds for CUDA (see cuda_frame_bridge.h).
+  // Vulkan only: frames may be written into the input buffers by a device producer and ordered
+  // by the `ready` timeline semaphore (VulkanCompositor::submit_device_*), not only uploaded.
+  bool device_input = false;
+  // Vulkan only: device input with the buffers and semaphores exported as opaque fds for CUDA
+  // (see cuda_frame_bridge.h); implies device_input.
   bool cuda_interop = false;
   // Vulkan only: take the device with this UUID (the CUDA device's when interop is on).
   std::optional<vk::Uuid> device_uuid;

@@ -82,15 +82,18 @@ VulkanCompositor::VulkanCompositor(const CompositorOptions& options)
   factors.insert(factors.end(), factors_.bias.begin(), factors_.bias.end());
   factors_buffer_ = std::make_unique<vk::Buffer>(*ctx_, factors.size() * sizeof(float), vk::MemoryUse::host_upload);
   std::memcpy(factors_buffer_->mapped(), factors.data(), factors.size() * sizeof(float));
-  if (options.cuda_interop) ready_ = std::make_unique<vk::TimelineSemaphore>(*ctx_, true);
+  const bool device_input = options.device_input || options.cuda_interop;
+  if (device_input) ready_ = std::make_unique<vk::TimelineSemaphore>(*ctx_, options.cuda_interop);
+  const vk::MemoryUse input_use = options.cuda_interop ? vk::MemoryUse::exported
+                                  : device_input       ? vk::MemoryUse::device_local
+                                                       : vk::MemoryUse::host_upload;
 
   const size_t frame_bytes = size_t(width_) * height_ * 4;
   const size_t output_bytes = (I420Frame::size_bytes(width_, height_) + 3) / 4 * 4;
   const size_t overlay_bytes = sizeof(OverlayLayout) + font_rows().size() * sizeof(uint32_t);
   slots_state_.resize(slots_);
   for (Slot& slot : slots_state_) {
-    slot.input = std::make_unique<vk::Buffer>(*ctx_, input_capacity_,
-                                              options.cuda_interop ? vk::MemoryUse::exported : vk::MemoryUse::host_upload);
+    slot.input = std::make_unique<vk::Buffer>(*ctx_, input_capacity_, input_use);
     slot.frame = std::make_unique<vk::Buffer>(*ctx_, frame_bytes, vk::MemoryUse::device_local);
     slot.overlay = std::make_unique<vk::Buffer>(*ctx_, overlay_bytes, vk::MemoryUse::host_upload);
     std::memcpy(static_cast<uint8_t*>(slot.overlay->mapped()) + sizeof(OverlayLayout), font_rows().data(),
@@ -133,7 +136,7 @@ void VulkanCompositor::upload(Slot& slot, const void* data, size_t bytes, bool& 
     from_staging = false;
     return;
   }
-  // Interop mode keeps inputs device-local for CUDA; a host frame goes through a staging buffer.
+  // Device-input mode keeps inputs device-local; a host frame goes through a staging buffer.
   if (!slot.staging) slot.staging = std::make_unique<vk::Buffer>(*ctx_, input_capacity_, vk::MemoryUse::host_upload);
   std::memcpy(slot.staging->mapped(), data, bytes);
   from_staging = true;
@@ -158,7 +161,8 @@ FrameTicket VulkanCompositor::submit_latent(const float* latent, const LatentFra
 }
 
 FrameTicket VulkanCompositor::submit_device_rgb(const RgbFormat& format, const Overlay* overlay, uint64_t ready_value) {
-  require(ready_ != nullptr, kContext, "cuda_interop", "the compositor was created without CUDA interop");
+  require(ready_ != nullptr, kContext, "device_input",
+          "the compositor was created without device input (device_input or cuda_interop)");
   validate_rgb_format(format, kContext);
   require(rgb_frame_bytes(format, width_, height_) <= input_capacity_, kContext, "format",
           to_string(format) + " does not fit an input slot of " + std::to_string(input_capacity_) + " bytes");
@@ -169,7 +173,8 @@ FrameTicket VulkanCompositor::submit_device_rgb(const RgbFormat& format, const O
 
 FrameTicket VulkanCompositor::submit_device_latent(const LatentFrameDesc& desc, const Overlay* overlay,
                                                    uint64_t ready_value) {
-  require(ready_ != nullptr, kContext, "cuda_interop", "the compositor was created without CUDA interop");
+  require(ready_ != nullptr, kContext, "device_input",
+          "the compositor was created without device input (device_input or cuda_interop)");
   validate_latent(desc, kContext);
   require(latent_frame_bytes(desc) <= input_capacity_, kContext, "latent",
           "does not fit an input slot of " + std::to_string(input_capacity_) + " bytes");

@@ -1,8 +1,9 @@
 // The Vulkan back-end of the compositor. Per slot (frame in flight): an input buffer (host-visible
 // for uploads, or device-local and exported to CUDA), an rgba8 working frame, an overlay parameter
 // buffer, a host-visible I420 output buffer, descriptor sets and a command buffer. One timeline
-// semaphore `done` counts finished frames (its value is the ticket); with CUDA interop a second one,
-// `ready`, is signalled by CUDA after it wrote a slot's input, and the frame's GPU work waits on it.
+// semaphore `done` counts finished frames (its value is the ticket); with device input (CUDA
+// interop) a second one, `ready`, is signalled by the producer (CUDA) after it wrote a slot's
+// input, and the frame's GPU work waits on it.
 #pragma once
 
 #include <memory>
@@ -24,7 +25,7 @@ class VulkanCompositor final : public Compositor {
   FrameTicket submit_latent(const float* latent, const LatentFrameDesc& desc, const Overlay* overlay) override;
   void collect(FrameTicket ticket, I420Frame& out) override;
 
-  // --- CUDA interop (options.cuda_interop); used by CudaFrameBridge ---
+  // --- device input (options.device_input / cuda_interop); used by CudaFrameBridge ---
   const vk::VulkanContext& context() const { return *ctx_; }
   // The slot the next submit writes, and the ticket whose completion frees it (0: free already).
   int next_slot() const { return int((next_ticket_ - 1) % slots_); }
