@@ -19,9 +19,12 @@ fi
 DEPS_PREFIX=${DEPS_PREFIX:-/tmp/ditstream-deps}
 export DEPS_PREFIX
 mkdir -p "$DEPS_PREFIX"
-for deb in .deps/vulkan/*.deb .gl/*.deb; do
-  if [ -f "$deb" ]; then dpkg -x "$deb" "$DEPS_PREFIX"; fi
-done
+# env.sh has unpacked .deps/*/ already; .gl/ (the loader packages alone) is unpacked here.
+if [ ! -e "$DEPS_PREFIX/usr/lib/x86_64-linux-gnu/libvulkan.so.1" ]; then
+  for deb in .deps/vulkan/*.deb .gl/*.deb; do
+    if [ -f "$deb" ]; then dpkg -x "$deb" "$DEPS_PREFIX"; fi
+  done
+fi
 case ":${LD_LIBRARY_PATH:-}:" in
   *":$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:"*) ;;
   *) export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}" ;;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace ditstream::stream::cpu {
 namespace {
@@ -97,9 +98,13 @@ void rgb_to_i420(const void* frame, const RgbFormat& format, int width, int heig
   uint8_t* y_plane = i420_out;
   uint8_t* u_plane = y_plane + size_t(width) * height;
   uint8_t* v_plane = u_plane + size_t(width / 2) * (height / 2);
+  // Every pixel once as [0, 1] floats; luma and the chroma filters read from here.
+  std::vector<std::array<float, 3>> rgb(size_t(width) * height);
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
-      y_plane[size_t(y) * width + x] = round_u8(16.0f + 219.0f * luma(load_rgb(frame, format, width, height, x, y)));
+      const size_t i = size_t(y) * width + x;
+      rgb[i] = load_rgb(frame, format, width, height, x, y);
+      y_plane[i] = round_u8(16.0f + 219.0f * luma(rgb[i]));
     }
   }
   // MPEG-2 siting: chroma sample (i, j) sits on luma column 2i and between rows 2j and 2j+1, so it
@@ -111,8 +116,8 @@ void rgb_to_i420(const void* frame, const RgbFormat& format, int width, int heig
       const float ws[3] = {0.125f, 0.25f, 0.125f};
       for (int r = 0; r < 2; ++r) {
         for (int t = 0; t < 3; ++t) {
-          const auto rgb = load_rgb(frame, format, width, height, xs[t], 2 * j + r);
-          for (int k = 0; k < 3; ++k) sum[k] += ws[t] * rgb[k];
+          const auto& p = rgb[size_t(2 * j + r) * width + xs[t]];
+          for (int k = 0; k < 3; ++k) sum[k] += ws[t] * p[k];
         }
       }
       const float yn = luma(sum);
