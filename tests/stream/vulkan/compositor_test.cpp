@@ -431,6 +431,14 @@ TEST(CompositorErrors, BadFramesAndOverlaysAreRejected) {
             1);
 }
 
+TEST(CompositorErrors, BackendChoiceParsesOrNamesTheField) {
+  EXPECT_EQ(parse_backend_choice("auto"), BackendChoice::automatic);
+  EXPECT_EQ(parse_backend_choice("vulkan"), BackendChoice::vulkan);
+  EXPECT_EQ(parse_backend_choice("cpu"), BackendChoice::cpu);
+  expect_error([] { parse_backend_choice("gpu", "compositor.backend"); }, ErrorKind::invalid_argument,
+               "compositor.backend", "auto, vulkan, cpu");
+}
+
 TEST(LatentRgbFactors, ShippedFileParsesAndBadFilesAreNamed) {
   const auto f = LatentRgbFactors::hunyuan_video();
   EXPECT_FLOAT_EQ(f.factors[0][0], -0.0395f);
