@@ -44,16 +44,16 @@ void compute_barrier(VkCommandBuffer cmd) {
 // each frame, as the external-memory rules ask.
 void external_ownership(VkCommandBuffer cmd, VkBuffer buffer, uint32_t family, bool acquire) {
   VkBufferMemoryBarrier barrier{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
-  barrier.srcAccessMask = acquire ? 0 : VK_ACCESS_SHADER_READ_BIT;
-  barrier.dstAccessMask = acquire ? VK_ACCESS_SHADER_READ_BIT : 0;
+  barrier.srcAccessMask = acquire ? 0 : VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  barrier.dstAccessMask = acquire ? VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT : 0;
   barrier.srcQueueFamilyIndex = acquire ? VK_QUEUE_FAMILY_EXTERNAL : family;
   barrier.dstQueueFamilyIndex = acquire ? family : VK_QUEUE_FAMILY_EXTERNAL;
   barrier.buffer = buffer;
   barrier.offset = 0;
   barrier.size = VK_WHOLE_SIZE;
-  vkCmdPipelineBarrier(cmd, acquire ? VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT : VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                       acquire ? VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT : VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0,
-                       nullptr, 1, &barrier, 0, nullptr);
+  const VkPipelineStageFlags used = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+  const VkPipelineStageFlags top = VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, bottom = VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT;
+  vkCmdPipelineBarrier(cmd, acquire ? top : used, acquire ? used : bottom, 0, 0, nullptr, 1, &barrier, 0, nullptr);
 }
 
 uint32_t groups(uint32_t n, uint32_t size) { return (n + size - 1) / size; }
@@ -185,7 +185,8 @@ FrameTicket VulkanCompositor::submit_device_latent(const LatentFrameDesc& desc, 
 
 FrameTicket VulkanCompositor::record_and_submit(Slot& slot, const Job& job) {
   if (job.overlay) std::memcpy(slot.overlay->mapped(), &*job.overlay, sizeof(OverlayLayout));
-  const bool external = ctx_->external_interop() && !job.from_staging;
+  // Exported inputs belong to CUDA between frames, host-uploaded ones included.
+  const bool external = ctx_->external_interop();
   const uint32_t w = uint32_t(width_), h = uint32_t(height_);
 
   VkCommandBuffer cmd = slot.commands;
@@ -193,6 +194,7 @@ FrameTicket VulkanCompositor::record_and_submit(Slot& slot, const Job& job) {
   VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   vk::check(vkBeginCommandBuffer(cmd, &begin), "vkBeginCommandBuffer");
+  if (external) external_ownership(cmd, slot.input->get(), ctx_->queue_family(), true);
   if (job.from_staging) {
     const VkDeviceSize bytes = job.source == Source::rgb ? rgb_frame_bytes(job.format, width_, height_)
                                                          : latent_frame_bytes(job.latent);
@@ -203,8 +205,6 @@ FrameTicket VulkanCompositor::record_and_submit(Slot& slot, const Job& job) {
     barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT;
     vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &barrier, 0,
                          nullptr, 0, nullptr);
-  } else if (external) {
-    external_ownership(cmd, slot.input->get(), ctx_->queue_family(), true);
   }
 
   // What the I420 pass reads: the input itself, or the rgba8 working frame after preview/overlay.
