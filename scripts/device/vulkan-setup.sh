@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Vulkan on the GPU machine, sourced after scripts/device/env.sh (bash, from the repository root):
 #   source scripts/device/env.sh && source scripts/device/vulkan-setup.sh
 # The machine's image has the NVIDIA driver and its Vulkan ICD but no Vulkan loader, no GL vendor
