@@ -7,10 +7,14 @@
 #include <c10/cuda/CUDAStream.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <vector>
 
 #include "stream/vulkan/cpu_conversions.h"
-#include "tests/stream/vulkan/reference_frames.h"
 #include "stream/vulkan/cuda_frame_bridge.h"
+#include "tests/stream/vulkan/reference_frames.h"
 #include "tests/support/test_support.h"
 
 namespace ditstream::stream {
@@ -132,6 +136,47 @@ TEST_F(CudaInterop, PipelinedFramesStayInOrderAcrossSlotReuse) {
     compositor_->collect(tickets[j], out);
     EXPECT_LE(compare(out.bytes, cpu_i420(hosts[j].data_ptr(), format, kWidth, kHeight, nullptr)).worst, 1) << j;
   }
+}
+
+TEST_F(CudaInterop, FrameStaysOnTheDeviceUntilConvertedAndBeatsAHostCopy) {
+  c10::InferenceMode guard;
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream(0).stream();
+  const RgbFormat format{SampleType::f32, PixelLayout::planar, FloatRange::signed_unit};
+  const Overlay overlay{3, 10, "decode"};
+  at::Tensor frame = at::rand({3, kHeight, kWidth}, at::TensorOptions().device(at::kCUDA)) * 2 - 1;
+
+  // The tensor the model writes is device memory: the Vulkan buffer itself, mapped into CUDA.
+  at::Tensor view = bridge_->next_rgb_input(format, stream);
+  cudaPointerAttributes attributes{};
+  ASSERT_EQ(cudaPointerGetAttributes(&attributes, view.data_ptr()), cudaSuccess);
+  EXPECT_EQ(attributes.type, cudaMemoryTypeDevice);
+  view.copy_(frame);
+  I420Frame out;
+  compositor_->collect(bridge_->submit_rgb(format, &overlay, stream), out);
+
+  auto median_ms = [](const std::function<void()>& fn) {
+    std::vector<double> ms;
+    for (int i = 0; i < 25; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      fn();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+  };
+  const double interop_ms = median_ms([&] {
+    bridge_->next_rgb_input(format, stream).copy_(frame);
+    compositor_->collect(bridge_->submit_rgb(format, &overlay, stream), out);
+  });
+  std::vector<uint8_t> host_i420;
+  const double host_copy_ms = median_ms([&] {
+    at::Tensor host = frame.to(at::kCPU);
+    host_i420 = cpu_i420(host.data_ptr(), format, kWidth, kHeight, &overlay);
+  });
+  std::printf("%dx%d per frame: CUDA write -> Vulkan -> host I420 %.3f ms; copy to host + CPU %.3f ms\n", kWidth,
+              kHeight, interop_ms, host_copy_ms);
+  EXPECT_LE(compare(out.bytes, host_i420).worst, 1);
+  EXPECT_LT(interop_ms, host_copy_ms);
 }
 
 }  // namespace
