@@ -86,7 +86,7 @@ class Compositor {
 
  protected:
   Compositor(const CompositorOptions& options, CompositorInfo info);
-  // Common checks of submit arguments; `context` names the call.
+  // Checks of host-submit arguments shared by both back-ends.
   void check_rgb(const void* frame, const RgbFormat& format) const;
   void check_latent(const float* latent, const LatentFrameDesc& desc) const;
 

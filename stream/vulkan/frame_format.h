@@ -15,7 +15,8 @@ namespace ditstream::stream {
 
 // Sample type of an RGB frame. Float frames come from the VAE; 8-bit ones from anything already
 // quantised. fp16/bf16 are not taken here: the producer converts them (ATen `.to(kFloat)` on the
-// GPU before writing into the shared buffer, `CompositorInput` helpers on the host).
+// GPU while writing into the shared buffer, see cuda_frame_bridge.h; the caller before a host
+// submit).
 enum class SampleType : uint32_t { f32 = 0, u8 = 1 };
 
 // Channel order in memory: planar [3, H, W] (the VAE's NCHW/NCTHW slices) or interleaved
