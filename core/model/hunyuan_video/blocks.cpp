@@ -121,10 +121,12 @@ HunyuanVideoAttention::Qkv HunyuanVideoAttention::joint_qkv(const at::Tensor& vi
 std::pair<at::Tensor, at::Tensor> HunyuanVideoAttention::forward_dual(const at::Tensor& video, const at::Tensor& text,
                                                                       const BlockContext& ctx) const {
   const int64_t video_len = video.size(1);
-  const at::Tensor video_qkv = qkv_.forward(video);     // [B, Lv, 3·C]
-  const at::Tensor text_qkv = add_qkv_.forward(text);   // [B, Lt, 3·C]
-  const Qkv qkv = joint_qkv(video_qkv, text_qkv, *norm_added_q_, *norm_added_k_, ctx);
-  const at::Tensor out = joint_attention(qkv.q, qkv.k, qkv.v, video_len, ctx.text_lengths);  // [B, Lv + Lt, C]
+  at::Tensor out;
+  {
+    // Scoped so the packed projections and the joint q/k/v are freed before the output projections.
+    const Qkv qkv = joint_qkv(qkv_.forward(video), add_qkv_.forward(text), *norm_added_q_, *norm_added_k_, ctx);
+    out = joint_attention(qkv.q, qkv.k, qkv.v, video_len, ctx.text_lengths);  // [B, Lv + Lt, C]
+  }
   return {to_out_->forward(out.narrow(1, 0, video_len)),
           to_add_out_->forward(out.narrow(1, video_len, out.size(1) - video_len))};
 }
@@ -185,13 +187,18 @@ void HunyuanVideoSingleTransformerBlock::quantize_fp8() {
 
 at::Tensor HunyuanVideoSingleTransformerBlock::forward(const at::Tensor& joint, int64_t video_len,
                                                        const BlockContext& ctx) const {
-  const auto n = norm_.forward(joint, ctx.temb);                         // [B, L, C]
-  const at::Tensor packed = qkv_mlp_.forward(n.x);                       // [B, L, 3·C + mlp]
+  auto n = norm_.forward(joint, ctx.temb);  // [B, L, C]
   // proj_out reads [attention, gelu(mlp)]: both are written into one buffer instead of concatenated.
   at::Tensor hidden = at::empty({joint.size(0), joint.size(1), dim_ + mlp_dim_}, joint.options());
-  at::Tensor mlp_part = hidden.narrow(2, dim_, mlp_dim_);
-  at::gelu_out(mlp_part, packed.narrow(2, 3 * dim_, mlp_dim_), "tanh");
-  hidden.narrow(2, 0, dim_).copy_(attn_.forward_single(packed, video_len, ctx));
+  {
+    // Scoped so the packed projection ([B, L, 3·C + mlp], the largest tensor of a step) is freed
+    // before proj_out runs.
+    const at::Tensor packed = qkv_mlp_.forward(n.x);
+    n.x.reset();
+    at::Tensor mlp_part = hidden.narrow(2, dim_, mlp_dim_);
+    at::gelu_out(mlp_part, packed.narrow(2, 3 * dim_, mlp_dim_), "tanh");
+    hidden.narrow(2, 0, dim_).copy_(attn_.forward_single(packed, video_len, ctx));
+  }
   return kernels::gated_residual(joint, proj_out_.forward(hidden), n.gate);  // joint + gate ⊙ proj_out
 }
 
