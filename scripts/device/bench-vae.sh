@@ -21,18 +21,22 @@ if [ -z "$BASELINE" ]; then echo "diffusers_baseline.py not found; set DIFFUSERS
 "$PY" "$BASELINE" --cases "" --vae "$CASES" --json "$OUT/diffusers_vae.json" 2>&1 | tee "$OUT/diffusers_vae.log"
 build/tests/bench/bench_vae --cases "$CASES" --dtype bf16 --gpus 1 --reference "$OUT/diffusers_vae.json" \
   --json "$OUT/vae_1gpu.json" | tee "$OUT/bench_vae_1gpu.log"
+# The same with channels-last convolutions, to see which layout cuDNN runs faster here.
+build/tests/bench/bench_vae --cases "$CASES" --dtype bf16 --gpus 1 --channels-last --reference "$OUT/diffusers_vae.json" \
+  --json "$OUT/vae_1gpu_cl.json" | tee "$OUT/bench_vae_1gpu_cl.log"
 if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
   build/tests/bench/bench_vae --cases "$CASES" --dtype bf16 --gpus 2 --reference "$OUT/diffusers_vae.json" \
     --json "$OUT/vae_2gpu.json" | tee "$OUT/bench_vae_2gpu.log"
 fi
-# One record: the 1-GPU rows, then the 2-GPU rows when they were measured.
+# One record: the 1-GPU rows, the channels-last rows, then the 2-GPU rows when measured.
 "$PY" - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
 record = json.load(open(os.path.join(out, "vae_1gpu.json")))
-two = os.path.join(out, "vae_2gpu.json")
-if os.path.exists(two):
-    record["rows"] += json.load(open(two))["rows"]
+for extra in ("vae_1gpu_cl.json", "vae_2gpu.json"):
+    path = os.path.join(out, extra)
+    if os.path.exists(path):
+        record["rows"] += json.load(open(path))["rows"]
 json.dump(record, open("docs/benchmarks/vae.json", "w"), indent=1)
 json.dump(record, open(os.path.join(out, "vae.json"), "w"), indent=1)
 PY

@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   std::string statistics = "per_chunk";
   int gpus = 1;
   int64_t first_chunk = 1, chunk = 2, tile_min = 256, tile_stride = 192;
-  bool no_tiling = false;
+  bool no_tiling = false, channels_last = false;
   app.add_option("--cases", cases, "HxWxF, comma separated");
   app.add_option("--dtype", dtype_name, "bf16 or fp16")->check(CLI::IsMember({"bf16", "fp16"}));
   app.add_option("--gpus", gpus, "GPUs of this host the tiles are spread over");
@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   app.add_option("--tile", tile_min, "tile_sample_min_height/width");
   app.add_option("--tile-stride", tile_stride, "tile_sample_stride_height/width");
   app.add_flag("--no-tiling", no_tiling, "decode whole frames");
+  app.add_flag("--channels-last", channels_last, "convolution weights (and so activations) channels-last");
   app.add_option("--statistics", statistics, "per_chunk or whole_clip")->check(CLI::IsMember({"per_chunk", "whole_clip"}));
   app.add_option("--json", json_path, "record to write");
   app.add_option("--reference", reference_path, "diffusers_baseline.py JSON of the same run");
@@ -134,6 +135,7 @@ int main(int argc, char** argv) {
     c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(g));
     vaes.push_back(std::make_unique<model::vae::AutoencoderKLHunyuanVideo>(model::vae::AutoencoderKLHunyuanVideoConfig{}));
     vaes.back()->init_random(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(g)), dtype, 2026);
+    if (channels_last) vaes.back()->to_channels_last();
   }
   nlohmann::json reference;
   if (!reference_path.empty()) reference = nlohmann::json::parse(std::ifstream(reference_path));
@@ -180,7 +182,7 @@ int main(int argc, char** argv) {
     const double ref = has_ref ? reference[key]["decode_s"].get<double>() : 0.0;
     auto row = [&](const std::string& variant, double ours) {
       nlohmann::json r{{"case", c.name}, {"variant", variant}, {"metric", "decode_s"}, {"ours", ours},
-                       {"peak_gib", peak}, {"dtype", dtype_name}, {"statistics", statistics},
+                       {"peak_gib", peak}, {"dtype", dtype_name}, {"statistics", statistics}, {"channels_last", channels_last},
                        {"first_chunk_frames", first_chunk}, {"chunk_frames", chunk},
                        {"tile", no_tiling ? 0 : tile_min}, {"tile_stride", no_tiling ? 0 : tile_stride}};
       if (has_ref) {
@@ -191,8 +193,9 @@ int main(int argc, char** argv) {
       rows.push_back(r);
     };
     const std::string prefix = std::to_string(gpus) + "gpu-";
-    if (gpus == 1) row(prefix + "first-chunk", t.first_chunk_s);
-    row(prefix + "total", t.total_s);
+    const std::string suffix = channels_last ? "-channels-last" : "";
+    if (gpus == 1) row(prefix + "first-chunk" + suffix, t.first_chunk_s);
+    row(prefix + "total" + suffix, t.total_s);
   }
   char date[16];
   const std::time_t now = std::time(nullptr);

@@ -52,6 +52,12 @@ void AutoencoderKLHunyuanVideo::check_latents(const at::Tensor& z, const char* f
           fmt::format("is on {}; the VAE weights are on {}", z.device().str(), device().str()));
 }
 
+void AutoencoderKLHunyuanVideo::to_channels_last() {
+  for (auto& [name, slot] : named_parameters()) {
+    if (slot->dim() == 5) *slot = slot->contiguous(at::MemoryFormat::ChannelsLast3d);
+  }
+}
+
 at::Tensor AutoencoderKLHunyuanVideo::encode(const at::Tensor& x) const {
   constexpr const char* kContext = "[vae encode]";
   require(x.dim() == 5 && x.size(1) == config_.in_channels, kContext, "x",

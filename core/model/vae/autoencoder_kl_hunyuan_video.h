@@ -47,6 +47,10 @@ class AutoencoderKLHunyuanVideo : public Module {
   // post_quant_conv (a pointwise Conv3d), applied by decoders before HunyuanVideoDecoder3D.
   at::Tensor post_quant(const at::Tensor& z) const { return post_quant_conv_.forward(z); }
 
+  // Stores every 3-D convolution weight channels-last (NDHWC), so cuDNN runs its convolutions
+  // in that layout (on Hopper usually faster in fp16/bf16); activations follow.
+  void to_channels_last();
+
   // Throws ditstream::Error(invalid_argument) "[vae decode] <field>: ..." unless z is a 5-D
   // floating tensor [B, latent_channels, T ≥ 1, h ≥ 1, w ≥ 1] of the weights' dtype and device.
   void check_latents(const at::Tensor& z, const char* field) const;

@@ -42,10 +42,10 @@ HunyuanVideoResnetBlockCausal3D::HunyuanVideoResnetBlockCausal3D(int64_t in_chan
 }
 
 at::Tensor HunyuanVideoResnetBlockCausal3D::forward(const at::Tensor& x, StreamState& state) const {
-  at::Tensor h = at::silu(norm1_.forward(x, state));
-  h = conv1_.forward(h, state);
-  h = at::silu(norm2_.forward(h, state));
-  h = conv2_.forward(h, state);
+  at::Tensor h = norm1_.forward(x, state);
+  h = conv1_.forward(at::silu_(h), state);
+  h = norm2_.forward(h, state);
+  h = conv2_.forward(at::silu_(h), state);
   const at::Tensor residual = conv_shortcut_ ? conv_shortcut_->forward(x, state) : x;
   return h.add_(residual);
 }

@@ -11,11 +11,8 @@ Conv3d::Conv3d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 3>
       bias_(register_parameter("bias", {out_channels})) {}
 
 at::Tensor Conv3d::forward(const at::Tensor& x) const {
-  // cuDNN picks its kernel from the input's memory format; the weight follows the input.
-  const auto weight = x.is_contiguous(at::MemoryFormat::ChannelsLast3d)
-                          ? weight_.contiguous(at::MemoryFormat::ChannelsLast3d)
-                          : weight_;
-  return at::conv3d(x, weight, bias_, {stride_[0], stride_[1], stride_[2]});
+  // cuDNN runs channels-last when the input or the weight is (AutoencoderKLHunyuanVideo::to_channels_last).
+  return at::conv3d(x, weight_, bias_, {stride_[0], stride_[1], stride_[2]});
 }
 
 HunyuanVideoCausalConv3d::HunyuanVideoCausalConv3d(int64_t in_channels, int64_t out_channels,

@@ -45,8 +45,8 @@ at::Tensor HunyuanVideoDecoder3D::forward(const at::Tensor& z, StreamState& stat
   at::Tensor h = conv_in_.forward(z, state);
   h = mid_block_.forward(h, state);
   for (auto* block : up_blocks_) h = block->forward(h, state);
-  h = at::silu(conv_norm_out_.forward(h, state));
-  return conv_out_.forward(h, state);
+  h = conv_norm_out_.forward(h, state);
+  return conv_out_.forward(at::silu_(h), state);
 }
 
 }  // namespace ditstream::model::vae

@@ -46,8 +46,8 @@ at::Tensor HunyuanVideoEncoder3D::forward(const at::Tensor& x) const {
   at::Tensor h = conv_in_.forward(x, state);
   for (auto* block : down_blocks_) h = block->forward(h, state);
   h = mid_block_.forward(h, state);
-  h = at::silu(conv_norm_out_.forward(h, state));
-  return conv_out_.forward(h, state);
+  h = conv_norm_out_.forward(h, state);
+  return conv_out_.forward(at::silu_(h), state);
 }
 
 }  // namespace ditstream::model::vae
