@@ -30,10 +30,10 @@ HunyuanVideoResnetBlockCausal3D::HunyuanVideoResnetBlockCausal3D(int64_t in_chan
                                                                  int64_t groups, double eps)
     : norm1_(register_module("norm1", std::make_unique<GroupNorm>(groups, in_channels, eps))),
       conv1_(register_module("conv1", std::make_unique<HunyuanVideoCausalConv3d>(in_channels, out_channels,
-                                                                                std::array<int64_t, 3>{3, 3, 3}))),
+                                                                                kCube))),
       norm2_(register_module("norm2", std::make_unique<GroupNorm>(groups, out_channels, eps))),
       conv2_(register_module("conv2", std::make_unique<HunyuanVideoCausalConv3d>(out_channels, out_channels,
-                                                                                std::array<int64_t, 3>{3, 3, 3}))) {
+                                                                                kCube))) {
   if (in_channels != out_channels) {
     conv_shortcut_ = &register_module(
         "conv_shortcut",
@@ -113,7 +113,7 @@ HunyuanVideoUpsampleCausal3D::HunyuanVideoUpsampleCausal3D(int64_t in_channels, 
                                                            std::array<int64_t, 3> factor)
     : factor_(factor),
       conv_(register_module("conv", std::make_unique<HunyuanVideoCausalConv3d>(in_channels, out_channels,
-                                                                              std::array<int64_t, 3>{3, 3, 3}))) {}
+                                                                              kCube))) {}
 
 at::Tensor HunyuanVideoUpsampleCausal3D::forward(const at::Tensor& x, StreamState& state) const {
   // Nearest upsampling by integer factors is a broadcast copy: [B, C, T, 1, H, 1, W, 1] expanded.
@@ -137,7 +137,7 @@ at::Tensor HunyuanVideoUpsampleCausal3D::forward(const at::Tensor& x, StreamStat
 HunyuanVideoDownsampleCausal3D::HunyuanVideoDownsampleCausal3D(int64_t in_channels, int64_t out_channels,
                                                                std::array<int64_t, 3> stride)
     : conv_(register_module("conv", std::make_unique<HunyuanVideoCausalConv3d>(
-                                        in_channels, out_channels, std::array<int64_t, 3>{3, 3, 3}, stride))) {}
+                                        in_channels, out_channels, kCube, stride))) {}
 
 at::Tensor HunyuanVideoDownsampleCausal3D::forward(const at::Tensor& x, StreamState& state) const {
   return conv_.forward(x, state);

@@ -13,6 +13,9 @@
 
 namespace ditstream::model::vae {
 
+// The 3×3×3 kernel of every causal convolution of the VAE but the 1×1×1 shortcuts.
+inline constexpr std::array<int64_t, 3> kCube{3, 3, 3};
+
 // torch.nn.Conv3d without padding: "weight" [out, in, kt, kh, kw], "bias" [out].
 class Conv3d : public Module {
  public:

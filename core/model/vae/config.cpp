@@ -11,7 +11,20 @@ namespace {
 constexpr const char* kContext = "AutoencoderKLHunyuanVideo config";
 
 bool is_power_of_two(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+
+int64_t log2_int(int64_t v) {
+  int64_t n = 0;
+  while ((int64_t{1} << n) < v) ++n;
+  return n;
+}
 }  // namespace
+
+std::array<int64_t, 3> AutoencoderKLHunyuanVideoConfig::block_scale(int64_t i) const {
+  const auto blocks = static_cast<int64_t>(block_out_channels.size());
+  const bool spatial = i < log2_int(spatial_compression_ratio);
+  const bool time = i >= blocks - 1 - log2_int(temporal_compression_ratio) && i != blocks - 1;
+  return {time ? 2 : 1, spatial ? 2 : 1, spatial ? 2 : 1};
+}
 
 AutoencoderKLHunyuanVideoConfig AutoencoderKLHunyuanVideoConfig::from_json(const io::ConfigReader& config) {
   AutoencoderKLHunyuanVideoConfig c;
@@ -63,8 +76,7 @@ void AutoencoderKLHunyuanVideoConfig::validate() const {
   require(is_power_of_two(spatial_compression_ratio), kContext, "spatial_compression_ratio",
           fmt::format("is {}; must be a power of two", spatial_compression_ratio));
   const auto blocks = static_cast<int64_t>(block_out_channels.size());
-  int64_t spatial_layers = 0;
-  while ((int64_t{1} << spatial_layers) < spatial_compression_ratio) ++spatial_layers;
+  const int64_t spatial_layers = log2_int(spatial_compression_ratio);
   require(spatial_layers <= blocks && blocks >= 3, kContext, "block_out_channels",
           fmt::format("has {} blocks; needs at least 3 and at least log2(spatial_compression_ratio) = {}", blocks,
                       spatial_layers));

@@ -1,6 +1,7 @@
 // Configuration of diffusers' AutoencoderKLHunyuanVideo (config.json of a `vae` folder).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +29,11 @@ struct AutoencoderKLHunyuanVideoConfig {
   static AutoencoderKLHunyuanVideoConfig from_json(const io::ConfigReader& config);
   // Throws ditstream::Error(invalid_argument) naming the first field that the model cannot build.
   void validate() const;
+
+  // (t, h, w) factor by which down block i divides (and up block i multiplies) the video: the
+  // first log2(spatial_compression_ratio) blocks scale space, the two before the last scale time.
+  // The same rule in diffusers' HunyuanVideoEncoder3D and HunyuanVideoDecoder3D.
+  std::array<int64_t, 3> block_scale(int64_t i) const;
 
   // Sample frames of `latent_frames` decoded frames: the first latent frame gives one frame.
   int64_t sample_frames(int64_t latent_frames) const {

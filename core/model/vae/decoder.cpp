@@ -4,16 +4,6 @@
 
 namespace ditstream::model::vae {
 
-namespace {
-constexpr std::array<int64_t, 3> kCube{3, 3, 3};
-
-int64_t log2_int(int64_t v) {
-  int64_t n = 0;
-  while ((int64_t{1} << n) < v) ++n;
-  return n;
-}
-}  // namespace
-
 HunyuanVideoDecoder3D::HunyuanVideoDecoder3D(const AutoencoderKLHunyuanVideoConfig& c)
     : conv_in_(register_module("conv_in", std::make_unique<HunyuanVideoCausalConv3d>(
                                               c.latent_channels, c.block_out_channels.back(), kCube))),
@@ -26,18 +16,14 @@ HunyuanVideoDecoder3D::HunyuanVideoDecoder3D(const AutoencoderKLHunyuanVideoConf
       conv_out_(register_module("conv_out", std::make_unique<HunyuanVideoCausalConv3d>(
                                                 c.block_out_channels.front(), c.out_channels, kCube))) {
   const auto blocks = static_cast<int64_t>(c.block_out_channels.size());
-  const int64_t spatial_layers = log2_int(c.spatial_compression_ratio);
-  const int64_t time_layers = log2_int(c.temporal_compression_ratio);
   int64_t output_channel = c.block_out_channels.back();
   for (int64_t i = 0; i < blocks; ++i) {
     const int64_t prev_output_channel = output_channel;
     output_channel = c.block_out_channels[blocks - 1 - i];
-    const bool is_final = i == blocks - 1;
-    const bool spatial_up = i < spatial_layers;
-    const bool time_up = i >= blocks - 1 - time_layers && !is_final;
-    up_blocks_.push_back(std::make_unique<HunyuanVideoUpBlock3D>(
-        prev_output_channel, output_channel, c.layers_per_block + 1, c.norm_num_groups, spatial_up || time_up,
-        std::array<int64_t, 3>{time_up ? 2 : 1, spatial_up ? 2 : 1, spatial_up ? 2 : 1}));
+    const auto scale = c.block_scale(i);
+    up_blocks_.push_back(std::make_unique<HunyuanVideoUpBlock3D>(prev_output_channel, output_channel,
+                                                                 c.layers_per_block + 1, c.norm_num_groups,
+                                                                 scale != std::array<int64_t, 3>{1, 1, 1}, scale));
   }
 }
 

@@ -4,16 +4,6 @@
 
 namespace ditstream::model::vae {
 
-namespace {
-constexpr std::array<int64_t, 3> kCube{3, 3, 3};
-
-int64_t log2_int(int64_t v) {
-  int64_t n = 0;
-  while ((int64_t{1} << n) < v) ++n;
-  return n;
-}
-}  // namespace
-
 HunyuanVideoEncoder3D::HunyuanVideoEncoder3D(const AutoencoderKLHunyuanVideoConfig& c)
     : conv_in_(register_module("conv_in", std::make_unique<HunyuanVideoCausalConv3d>(
                                               c.in_channels, c.block_out_channels.front(), kCube))),
@@ -26,18 +16,14 @@ HunyuanVideoEncoder3D::HunyuanVideoEncoder3D(const AutoencoderKLHunyuanVideoConf
       conv_out_(register_module("conv_out", std::make_unique<HunyuanVideoCausalConv3d>(
                                                 c.block_out_channels.back(), 2 * c.latent_channels, kCube))) {
   const auto blocks = static_cast<int64_t>(c.block_out_channels.size());
-  const int64_t spatial_layers = log2_int(c.spatial_compression_ratio);
-  const int64_t time_layers = log2_int(c.temporal_compression_ratio);
   int64_t output_channel = c.block_out_channels.front();
   for (int64_t i = 0; i < blocks; ++i) {
     const int64_t input_channel = output_channel;
     output_channel = c.block_out_channels[i];
-    const bool is_final = i == blocks - 1;
-    const bool spatial_down = i < spatial_layers;
-    const bool time_down = i >= blocks - 1 - time_layers && !is_final;
-    down_blocks_.push_back(std::make_unique<HunyuanVideoDownBlock3D>(
-        input_channel, output_channel, c.layers_per_block, c.norm_num_groups, spatial_down || time_down,
-        std::array<int64_t, 3>{time_down ? 2 : 1, spatial_down ? 2 : 1, spatial_down ? 2 : 1}));
+    const auto scale = c.block_scale(i);
+    down_blocks_.push_back(std::make_unique<HunyuanVideoDownBlock3D>(input_channel, output_channel,
+                                                                     c.layers_per_block, c.norm_num_groups,
+                                                                     scale != std::array<int64_t, 3>{1, 1, 1}, scale));
   }
 }
 

@@ -3,9 +3,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "core/model/vae/autoencoder_kl_hunyuan_video.h"
 #include "core/model/vae/streaming_decoder.h"
-#include "tests/support/test_support.h"
+#include "tests/model/vae/vae_test_util.h"
 
 namespace ditstream {
 namespace {
@@ -32,7 +31,7 @@ void compare_with_diffusers(at::ScalarType dtype, const char* dtype_name) {
   const auto ours = vae.decode(z.to(at::kCUDA, dtype));
   ASSERT_EQ(ours.sizes(), ref.sizes());
   const double err = testing::relative_l2(ours.to(at::kFloat), ref);
-  ::testing::Test::RecordProperty("rel_l2", std::to_string(err));
+  ::testing::Test::RecordProperty("rel_l2", testing::scientific(err));
   std::printf("full-size decoder %s vs diffusers: rel L2 %.3e\n", dtype_name, err);
   EXPECT_LE(err, 2e-2);
 

@@ -25,7 +25,7 @@ TEST(VaeParity, WholeDecodeMatchesDiffusersDecode) {
   ASSERT_EQ(ours.sizes(), ref.sizes());
   EXPECT_EQ(ours.sizes().vec(), (std::vector<int64_t>{2, 3, 9, 32, 40}));
   const double err = testing::relative_l2(ours, ref);
-  RecordProperty("rel_l2", std::to_string(err));
+  RecordProperty("rel_l2", testing::scientific(err));
   EXPECT_LE(err, 1e-5);
 }
 
@@ -38,7 +38,7 @@ TEST(VaeParity, TiledDecodeMatchesDiffusersTiledDecode) {
   const auto ref = testing::diffusers_decode(z, tile);
   ASSERT_EQ(ours.sizes(), ref.sizes());
   const double err = testing::relative_l2(ours, ref);
-  RecordProperty("rel_l2", std::to_string(err));
+  RecordProperty("rel_l2", testing::scientific(err));
   EXPECT_LE(err, 1e-4);
   // Tiling changed the result (per-tile statistics), so the test would see a wrong blend.
   EXPECT_GT(testing::relative_l2(vae->decode(z), ref), 1e-4);
@@ -65,7 +65,7 @@ TEST(VaeParity, EncoderMatchesDiffusersEncoder) {
   ASSERT_EQ(ours.sizes(), ref.sizes());
   EXPECT_EQ(ours.sizes().vec(), (std::vector<int64_t>{1, 32, 3, 4, 3}));
   const double err = testing::relative_l2(ours, ref);
-  RecordProperty("rel_l2", std::to_string(err));
+  RecordProperty("rel_l2", testing::scientific(err));
   EXPECT_LE(err, 1e-5);
 }
 

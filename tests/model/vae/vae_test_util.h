@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,13 @@ namespace ditstream::testing {
 
 inline std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo> tiny_vae() {
   return model::vae::AutoencoderKLHunyuanVideo::from_folder(tiny_model_dir(), model::LoadOptions{});
+}
+
+// "1.234e-06": for RecordProperty, where std::to_string would print 0.000001.
+inline std::string scientific(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3e", v);
+  return buf;
 }
 
 inline at::Tensor random_latents(std::vector<int64_t> shape, uint64_t seed) {
