@@ -24,6 +24,9 @@ build/tests/bench/bench_vae --cases "$CASES" --dtype bf16 --gpus 1 --reference "
 # The same with channels-last convolutions, to see which layout cuDNN runs faster here.
 build/tests/bench/bench_vae --cases "$CASES" --dtype bf16 --gpus 1 --channels-last --reference "$OUT/diffusers_vae.json" \
   --json "$OUT/vae_1gpu_cl.json" | tee "$OUT/bench_vae_1gpu_cl.log"
+# Caches in pinned host memory between chunks: the memory bound at the price of host copies.
+build/tests/bench/bench_vae --cases "$CASES" --dtype bf16 --gpus 1 --offload-caches --reference "$OUT/diffusers_vae.json" \
+  --json "$OUT/vae_1gpu_offload.json" | tee "$OUT/bench_vae_1gpu_offload.log"
 if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
   build/tests/bench/bench_vae --cases "$CASES" --dtype bf16 --gpus 2 --reference "$OUT/diffusers_vae.json" \
     --json "$OUT/vae_2gpu.json" | tee "$OUT/bench_vae_2gpu.log"
@@ -33,7 +36,7 @@ fi
 import json, os, sys
 out = sys.argv[1]
 record = json.load(open(os.path.join(out, "vae_1gpu.json")))
-for extra in ("vae_1gpu_cl.json", "vae_2gpu.json"):
+for extra in ("vae_1gpu_cl.json", "vae_1gpu_offload.json", "vae_2gpu.json"):
     path = os.path.join(out, extra)
     if os.path.exists(path):
         record["rows"] += json.load(open(path))["rows"]

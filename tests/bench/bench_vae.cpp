@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   std::string statistics = "per_chunk";
   int gpus = 1;
   int64_t first_chunk = 1, chunk = 2, tile_min = 256, tile_stride = 192;
-  bool no_tiling = false, channels_last = false;
+  bool no_tiling = false, channels_last = false, offload = false;
   app.add_option("--cases", cases, "HxWxF, comma separated");
   app.add_option("--dtype", dtype_name, "bf16 or fp16")->check(CLI::IsMember({"bf16", "fp16"}));
   app.add_option("--gpus", gpus, "GPUs of this host the tiles are spread over");
@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   app.add_option("--tile", tile_min, "tile_sample_min_height/width");
   app.add_option("--tile-stride", tile_stride, "tile_sample_stride_height/width");
   app.add_flag("--no-tiling", no_tiling, "decode whole frames");
+  app.add_flag("--offload-caches", offload, "keep the tiles' caches in pinned host memory between chunks");
   app.add_flag("--channels-last", channels_last, "convolution weights (and so activations) channels-last");
   app.add_option("--statistics", statistics, "per_chunk or whole_clip")->check(CLI::IsMember({"per_chunk", "whole_clip"}));
   app.add_option("--json", json_path, "record to write");
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
   model::vae::StreamingOptions options;
   options.statistics = statistics == "whole_clip" ? model::vae::NormStatistics::whole_clip
                                                   : model::vae::NormStatistics::per_chunk;
+  options.offload_caches = offload;
   if (!no_tiling) options.tiling = model::vae::TileSettings{tile_min, tile_min, tile_stride, tile_stride};
   const model::vae::ChunkPlan plan{first_chunk, chunk};
 
@@ -183,6 +185,7 @@ int main(int argc, char** argv) {
     auto row = [&](const std::string& variant, double ours) {
       nlohmann::json r{{"case", c.name}, {"variant", variant}, {"metric", "decode_s"}, {"ours", ours},
                        {"peak_gib", peak}, {"dtype", dtype_name}, {"statistics", statistics}, {"channels_last", channels_last},
+                       {"offload_caches", offload},
                        {"first_chunk_frames", first_chunk}, {"chunk_frames", chunk},
                        {"tile", no_tiling ? 0 : tile_min}, {"tile_stride", no_tiling ? 0 : tile_stride}};
       if (has_ref) {
@@ -193,7 +196,7 @@ int main(int argc, char** argv) {
       rows.push_back(r);
     };
     const std::string prefix = std::to_string(gpus) + "gpu-";
-    const std::string suffix = channels_last ? "-channels-last" : "";
+    const std::string suffix = std::string(channels_last ? "-channels-last" : "") + (offload ? "-offload" : "");
     if (gpus == 1) row(prefix + "first-chunk" + suffix, t.first_chunk_s);
     row(prefix + "total" + suffix, t.total_s);
   }

@@ -55,6 +55,24 @@ void StreamState::reset_stream() {
   kv_cache_.clear();
 }
 
+void StreamState::move_caches(at::Device device) {
+  auto move = [&](at::Tensor& t) {
+    if (!t.defined() || t.device() == device) return;
+    if (device.is_cpu()) {
+      at::Tensor host = at::empty(t.sizes(), t.options().device(at::kCPU).pinned_memory(true));
+      host.copy_(t, /*non_blocking=*/true);
+      t = host;
+    } else {
+      t = t.to(device, /*non_blocking=*/true);
+    }
+  };
+  for (auto& [_, t] : conv_cache_) move(t);
+  for (auto& [_, kv] : kv_cache_) {
+    move(kv.first);
+    move(kv.second);
+  }
+}
+
 int64_t StreamState::cache_bytes() const {
   auto bytes = [](const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; };
   int64_t total = 0;

@@ -42,6 +42,9 @@ class StreamState {
 
   // Forgets caches and the first-frame flag (not the frozen statistics): ready for another pass.
   void reset_stream();
+  // Moves the conv and attention caches to `device` without waiting for the copies: to pinned host
+  // memory between two chunks of this region, back to the GPU before the next one.
+  void move_caches(at::Device device);
   // Bytes held by caches and statistics.
   int64_t cache_bytes() const;
 

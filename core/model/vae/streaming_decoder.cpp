@@ -36,6 +36,8 @@ StreamingDecoder::StreamingDecoder(const AutoencoderKLHunyuanVideo& vae, Streami
                                    parallel::Communicator* comm)
     : vae_(vae), options_(std::move(options)), comm_(comm) {
   if (options_.tiling) options_.tiling->validate(vae_.config().spatial_compression_ratio);
+  require(!options_.offload_caches || vae_.device().is_cuda(), kContext, "offload_caches",
+          fmt::format("needs the VAE on a CUDA device; it is on {}", vae_.device().str()));
 }
 
 at::Tensor StreamingDecoder::prepare(const at::Tensor& z, const char* field) const {
@@ -105,8 +107,10 @@ at::Tensor StreamingDecoder::push(const at::Tensor& z_chunk) {
     const Tile& t = grid_->tiles()[owned_[s]];
     // [B, C, n, h, w] → the tile's window
     const at::Tensor window = z.narrow(3, t.y, t.height).narrow(4, t.x, t.width);
+    if (options_.offload_caches) states_[s].move_caches(z.device());
     mine.push_back(vae_.decoder().forward(vae_.post_quant(window), states_[s]));
     states_[s].end_chunk();
+    if (options_.offload_caches) states_[s].move_caches(at::kCPU);
   }
   latent_frames_ += z.size(2);
   auto all = gather_tiles(*grid_, std::move(mine), comm_);

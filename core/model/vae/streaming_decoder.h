@@ -38,6 +38,9 @@ struct StreamingOptions {
   // True: the input is the denoiser's latents and is divided by scaling_factor first (what the
   // pipeline does); false: the input is what diffusers' decode takes.
   bool unscale_latents = false;
+  // CUDA only: between chunks every tile's caches wait in pinned host memory, so the GPU holds
+  // the caches of the tile being decoded only (at the price of copies over the host link).
+  bool offload_caches = false;
 };
 
 class StreamingDecoder {

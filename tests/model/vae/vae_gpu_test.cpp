@@ -41,7 +41,19 @@ void compare_with_diffusers(at::ScalarType dtype, const char* dtype_name) {
   std::vector<at::Tensor> parts;
   model::vae::decode_streaming(vae, z.to(at::kCUDA, dtype), model::vae::ChunkPlan{1, 1}, options,
                                [&](const at::Tensor& f, int64_t) { parts.push_back(f); });
-  EXPECT_LE(testing::relative_l2(at::cat(parts, 2).to(at::kFloat), ref), 2e-2);
+  const auto streamed = at::cat(parts, 2);
+  EXPECT_LE(testing::relative_l2(streamed.to(at::kFloat), ref), 2e-2);
+
+  // Tiled streaming keeps its caches on the host between chunks when asked, same frames.
+  model::vae::StreamingOptions tiled;
+  tiled.tiling = model::vae::TileSettings{128, 128, 96, 96};
+  std::vector<at::Tensor> on_gpu, offloaded;
+  model::vae::decode_streaming(vae, z.to(at::kCUDA, dtype), model::vae::ChunkPlan{1, 1}, tiled,
+                               [&](const at::Tensor& f, int64_t) { on_gpu.push_back(f); });
+  tiled.offload_caches = true;
+  model::vae::decode_streaming(vae, z.to(at::kCUDA, dtype), model::vae::ChunkPlan{1, 1}, tiled,
+                               [&](const at::Tensor& f, int64_t) { offloaded.push_back(f); });
+  EXPECT_LE(testing::relative_l2(at::cat(offloaded, 2).to(at::kFloat), at::cat(on_gpu, 2).to(at::kFloat)), 1e-6);
 }
 
 TEST(VaeGpu, FullSizeDecoderBf16MatchesDiffusers) { compare_with_diffusers(at::kBFloat16, "bfloat16"); }
