@@ -158,6 +158,9 @@ TEST(VaeErrors, BadLatentsChunkSizesAndTilesAreRejected) {
   expect_invalid([&] { vae->decode(z, TileSettings{16, 32, 8, 24}); }, "tile_sample_min_height");
   expect_invalid([&] { vae->decode(z, TileSettings{32, 36, 24, 24}); }, "tile_sample_min_width");
   expect_invalid([&] { vae->decode(z, TileSettings{32, 32, 40, 24}); }, "tile_sample_stride_height");
+  StreamingOptions offload;
+  offload.offload_caches = true;
+  expect_invalid([&] { StreamingDecoder cpu_offload(*vae, offload); }, "offload_caches");
   StreamingOptions whole;
   whole.statistics = NormStatistics::whole_clip;
   StreamingDecoder needs_stats(*vae, whole);
