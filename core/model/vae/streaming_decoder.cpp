@@ -47,11 +47,12 @@ at::Tensor StreamingDecoder::prepare(const at::Tensor& z, const char* field) con
 
 void StreamingDecoder::ensure_grid(const at::Tensor& z) {
   if (grid_) {
-    require(z.size(3) == height_ && z.size(4) == width_, kContext, "z_chunk",
-            fmt::format("is {}x{} latent pixels; earlier chunks of this clip were {}x{}", z.size(3), z.size(4),
-                        height_, width_));
+    require(z.size(0) == batch_ && z.size(3) == height_ && z.size(4) == width_, kContext, "z_chunk",
+            fmt::format("is batch {} of {}x{} latent pixels; earlier chunks of this clip were batch {} of {}x{}",
+                        z.size(0), z.size(3), z.size(4), batch_, height_, width_));
     return;
   }
+  batch_ = z.size(0);
   height_ = z.size(3);
   width_ = z.size(4);
   grid_.emplace(height_, width_, options_.tiling, vae_.config().spatial_compression_ratio);

@@ -51,7 +51,8 @@ class StreamingDecoder {
                    parallel::Communicator* comm = nullptr);
 
   // For NormStatistics::whole_clip, before the first push: runs the statistics passes over the
-  // whole clip `z`, cut as `plan` will cut it (each pass stops at the first norm not yet known).
+  // whole clip `z`, fed by `plan`'s chunks (each pass stops at the first norm not yet known; one
+  // pass per group norm, so this costs several decodes). Later pushes may chunk the clip any way.
   void collect_statistics(const at::Tensor& z, const ChunkPlan& plan);
 
   // z_chunk [B, latent_channels, n, h, w], the next n latent frames. Returns their frames
@@ -78,7 +79,7 @@ class StreamingDecoder {
   std::vector<StreamState> states_;  // one per owned tile
   bool statistics_ready_ = false;
   int64_t latent_frames_ = 0;
-  int64_t height_ = 0, width_ = 0;
+  int64_t batch_ = 0, height_ = 0, width_ = 0;
 };
 
 // Decodes `z` chunk by chunk, calling on_frames(frames, index of its first video frame) on rank 0

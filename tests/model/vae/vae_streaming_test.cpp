@@ -152,6 +152,8 @@ TEST(VaeErrors, BadLatentsChunkSizesAndTilesAreRejected) {
   expect_invalid([&] { vae->decode(testing::random_latents({1, 16, 2, 3, 3}, 1).to(at::kDouble)); }, "z");
   StreamingDecoder decoder(*vae, {});
   expect_invalid([&] { decoder.push(testing::random_latents({1, 15, 1, 3, 3}, 1)); }, "z_chunk");
+  decoder.push(testing::random_latents({1, 16, 1, 3, 3}, 1));
+  expect_invalid([&] { decoder.push(testing::random_latents({1, 16, 1, 3, 4}, 1)); }, "z_chunk");
   const auto z = testing::random_latents({1, 16, 3, 3, 3}, 1);
   expect_invalid([&] { model::vae::decode_streaming(*vae, z, ChunkPlan{1, 0}, {}, {}); }, "chunk_frames");
   expect_invalid([&] { model::vae::decode_streaming(*vae, z, ChunkPlan{-1, 2}, {}, {}); }, "first_chunk_frames");
