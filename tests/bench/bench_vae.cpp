@@ -5,8 +5,8 @@
 // from diffusers_baseline.py's JSON of the same run.
 //
 //   bench_vae --cases 544x960x61,720x1280x129 --dtype bf16 --gpus 1 --json vae.json [--reference d.json]
+// (scripts/device/bench-vae.sh runs it beside diffusers_baseline.py)
 #include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
 #include <CLI/CLI.hpp>
 #include <c10/core/InferenceMode.h>
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -17,16 +17,14 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ctime>
-#include <fstream>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "core/model/vae/autoencoder_kl_hunyuan_video.h"
 #include "core/model/vae/streaming_decoder.h"
 #include "core/parallel/communicator.h"
+#include "tests/bench/bench_util.h"
 
 namespace {
 
@@ -72,7 +70,7 @@ struct Timing {
 };
 
 Timing run_rank(model::vae::AutoencoderKLHunyuanVideo& vae, const at::Tensor& z, const model::vae::ChunkPlan& plan,
-                const model::vae::StreamingOptions& options, parallel::Communicator* comm, int device) {
+                const model::vae::StreamingOptions& options, parallel::Communicator* comm) {
   Timing t;
   const auto start = Clock::now();
   bool first = true;
@@ -89,8 +87,7 @@ Timing run_rank(model::vae::AutoencoderKLHunyuanVideo& vae, const at::Tensor& z,
       {}, comm);
   c10::cuda::device_synchronize();
   t.total_s = std::chrono::duration<double>(Clock::now() - start).count();
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
-  t.peak_gib = static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);
+  t.peak_gib = bench::peak_memory_gib();  // of this thread's current device
   return t;
 }
 
@@ -139,10 +136,8 @@ int main(int argc, char** argv) {
     vaes.back()->init_random(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(g)), dtype, 2026);
     if (channels_last) vaes.back()->to_channels_last();
   }
-  nlohmann::json reference;
-  if (!reference_path.empty()) reference = nlohmann::json::parse(std::ifstream(reference_path));
-
-  nlohmann::json rows = nlohmann::json::array();
+  const nlohmann::json reference = bench::read_reference(reference_path);
+  bench::Record record("vae", "scripts/device/bench-vae.sh");
   std::stringstream case_list(cases);
   for (std::string item; std::getline(case_list, item, ',');) {
     const Case c = parse_case(item);
@@ -162,9 +157,9 @@ int main(int argc, char** argv) {
                              gen, at::TensorOptions().dtype(at::kFloat))
                        .to(dev, dtype);
           c10::cuda::CUDACachingAllocator::emptyCache();
-          c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(g));
+          bench::reset_peak_memory();
           GatherOnFirstDevice comm(std::move(comms[g]));
-          timings[g] = run_rank(*vaes[g], z, plan, options, gpus > 1 ? &comm : nullptr, g);
+          timings[g] = run_rank(*vaes[g], z, plan, options, gpus > 1 ? &comm : nullptr);
         });
       }
       for (auto& t : threads) t.join();
@@ -179,35 +174,26 @@ int main(int argc, char** argv) {
                 c.name.c_str(), dtype_name.c_str(), gpus, t.first_chunk_s, t.total_s, static_cast<long>(t.frames),
                 peak);
     std::fflush(stdout);
-    const std::string key = "vae_" + c.name;
-    const bool has_ref = reference.contains(key);
-    const double ref = has_ref ? reference[key]["decode_s"].get<double>() : 0.0;
+    const auto ref = bench::reference_value(reference, "vae_" + c.name, "decode_s");
+    const auto ref_peak = bench::reference_value(reference, "vae_" + c.name, "peak_gib");
     auto row = [&](const std::string& variant, double ours) {
-      nlohmann::json r{{"case", c.name}, {"variant", variant}, {"metric", "decode_s"}, {"ours", ours},
-                       {"peak_gib", peak}, {"dtype", dtype_name}, {"statistics", statistics}, {"channels_last", channels_last},
-                       {"offload_caches", offload},
+      nlohmann::json r{{"ours", ours}, {"peak_gib", peak}, {"dtype", dtype_name}, {"statistics", statistics},
+                       {"channels_last", channels_last}, {"offload_caches", offload},
                        {"first_chunk_frames", first_chunk}, {"chunk_frames", chunk},
                        {"tile", no_tiling ? 0 : tile_min}, {"tile_stride", no_tiling ? 0 : tile_stride}};
-      if (has_ref) {
-        r["reference"] = ref;
+      if (ref) {
+        r["reference"] = *ref;
         r["reference_name"] = "diffusers tiled decode (fp16) same run";
-        r["ratio"] = ours / ref;
+        r["ratio"] = ours / *ref;
       }
-      rows.push_back(r);
+      if (ref_peak) r["reference_peak_gib"] = *ref_peak;
+      record.add(c.name, variant, "decode_s", r);
     };
     const std::string prefix = std::to_string(gpus) + "gpu-";
     const std::string suffix = std::string(channels_last ? "-channels-last" : "") + (offload ? "-offload" : "");
     if (gpus == 1) row(prefix + "first-chunk" + suffix, t.first_chunk_s);
     row(prefix + "total" + suffix, t.total_s);
   }
-  char date[16];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
-  const nlohmann::json record{{"benchmark", "vae"},
-                              {"device", std::string(at::cuda::getDeviceProperties(0)->name)},
-                              {"date", date},
-                              {"command", "scripts/device/bench-vae.sh"},
-                              {"rows", rows}};
-  std::ofstream(json_path) << record.dump(1) << "\n";
+  record.write(json_path);
   return 0;
 }

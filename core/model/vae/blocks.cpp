@@ -20,12 +20,6 @@ at::Tensor GroupNorm::forward(const at::Tensor& x, StreamState& state) const {
   return state.group_norm(this, x, groups_, weight_, bias_, eps_);
 }
 
-Linear::Linear(int64_t in_features, int64_t out_features)
-    : weight_(register_parameter("weight", {out_features, in_features})),
-      bias_(register_parameter("bias", {out_features})) {}
-
-at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, weight_, bias_); }
-
 HunyuanVideoResnetBlockCausal3D::HunyuanVideoResnetBlockCausal3D(int64_t in_channels, int64_t out_channels,
                                                                  int64_t groups, double eps)
     : norm1_(register_module("norm1", std::make_unique<GroupNorm>(groups, in_channels, eps))),

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 
+#include "core/model/layers.h"
 #include "core/model/module.h"
 #include "core/model/vae/causal_conv3d.h"
 #include "core/model/vae/stream_state.h"
@@ -24,17 +25,6 @@ class GroupNorm : public Module {
  private:
   int64_t groups_;
   double eps_;
-  at::Tensor& weight_;
-  at::Tensor& bias_;
-};
-
-// torch.nn.Linear with bias.
-class Linear : public Module {
- public:
-  Linear(int64_t in_features, int64_t out_features);
-  at::Tensor forward(const at::Tensor& x) const;
-
- private:
   at::Tensor& weight_;
   at::Tensor& bias_;
 };
