@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
   app.add_option("--json", json_path, "record to write");
   app.add_option("--reference", reference_path, "diffusers_baseline.py JSON of the same run");
   CLI11_PARSE(app, argc, argv);
-  if (!at::hasCUDA() || at::getNumGPUs() < gpus) {
+  if (!at::hasCUDA() || static_cast<int>(at::getNumGPUs()) < gpus) {
     std::fprintf(stderr, "bench_vae needs %d CUDA device(s)\n", gpus);
     return 2;
   }
