@@ -1,0 +1,112 @@
+// Tokenizer parity: ids equal transformers' (tokenizers-backed) tokenizers on tokenizer files
+// trained at test time and on the tiny model's own, over a generated corpus of awkward strings.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "core/model/text/bpe_tokenizer.h"
+#include "core/model/text/clip_tokenizer.h"
+#include "tests/support/test_support.h"
+
+namespace ditstream::text {
+namespace {
+
+using nlohmann::json;
+namespace dt = ditstream::testing;
+
+class TokenizerParity : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::filesystem::path(dt::fresh_temp_dir());
+    dt::run_reference("text_tokenizers.py", {dir_->string(), dt::tiny_model_dir().string(), "--count", "2400"});
+    std::ifstream in(*dir_ / "reference.json", std::ios::binary);
+    reference_ = new json(json::parse(in));
+  }
+  static void TearDownTestSuite() {
+    delete reference_;
+    delete dir_;
+  }
+  static std::filesystem::path* dir_;
+  static json* reference_;
+};
+std::filesystem::path* TokenizerParity::dir_ = nullptr;
+json* TokenizerParity::reference_ = nullptr;
+
+std::string printable(const std::string& s) { return json(s).dump(); }
+
+// Compares every string; reports the first few mismatches in full and the count.
+template <typename Encode>
+void expect_all_equal(const json& strings, const json& expected, Encode encode, const std::string& label) {
+  ASSERT_GE(strings.size(), 2000u);
+  size_t mismatches = 0;
+  for (size_t i = 0; i < strings.size(); ++i) {
+    const auto got = encode(strings[i].get<std::string>());
+    const auto want = expected[i].get<std::vector<int32_t>>();
+    if (got != want && ++mismatches <= 5) {
+      ADD_FAILURE() << label << " string " << i << " " << printable(strings[i].get<std::string>()) << "\n got  "
+                    << json(got).dump() << "\n want " << json(want).dump();
+    }
+  }
+  EXPECT_EQ(mismatches, 0u) << label << ": " << mismatches << " of " << strings.size() << " strings differ";
+}
+
+void check_llama_style(const BpeTokenizer& tok, const json& ref, const json& strings, const std::string& label) {
+  expect_all_equal(strings, ref["ids"], [&](const std::string& s) { return tok.encode_ids(s); }, label);
+  EncodeOptions options;
+  options.max_length = ref["max_length"].get<int64_t>();
+  options.truncation = true;
+  options.pad_to_max_length = true;
+  expect_all_equal(strings, ref["padded_ids"], [&](const std::string& s) { return tok.encode(s, options).ids; },
+                   label + " padded");
+  expect_all_equal(strings, ref["padded_mask"],
+                   [&](const std::string& s) { return tok.encode(s, options).attention_mask; }, label + " mask");
+}
+
+void check_clip_style(const ClipTokenizer& tok, const json& ref, const json& strings, const std::string& label) {
+  expect_all_equal(strings, ref["ids"], [&](const std::string& s) { return tok.encode_ids(s); }, label);
+  expect_all_equal(strings, ref["padded_ids"], [&](const std::string& s) { return tok.encode(s).ids; },
+                   label + " padded");
+  expect_all_equal(strings, ref["padded_mask"], [&](const std::string& s) { return tok.encode(s).attention_mask; },
+                   label + " mask");
+}
+
+TEST_F(TokenizerParity, TrainedLlamaStyleMatchesTransformers) {
+  const auto tok = BpeTokenizer::from_file(*dir_ / "llama" / "tokenizer.json");
+  check_llama_style(tok, (*reference_)["tokenizers"]["llama"], (*reference_)["strings"], "llama");
+}
+
+TEST_F(TokenizerParity, StringFormMergesGiveTheSameIds) {
+  const auto tok = BpeTokenizer::from_file(*dir_ / "llama_string_merges");
+  expect_all_equal((*reference_)["strings"], (*reference_)["tokenizers"]["llama"]["ids"],
+                   [&](const std::string& s) { return tok.encode_ids(s); }, "llama (string merges)");
+}
+
+TEST_F(TokenizerParity, TrainedClipStyleMatchesTransformers) {
+  const auto tok = ClipTokenizer::from_folder(*dir_ / "clip");
+  check_clip_style(tok, (*reference_)["tokenizers"]["clip"], (*reference_)["strings"], "clip");
+}
+
+TEST_F(TokenizerParity, TinyModelTokenizersMatchTransformers) {
+  const auto llama = BpeTokenizer::from_file(dt::tiny_model_dir() / "tokenizer");
+  check_llama_style(llama, (*reference_)["tokenizers"]["tiny_llama"], (*reference_)["strings"], "tiny llama");
+  const auto clip = ClipTokenizer::from_folder(dt::tiny_model_dir() / "tokenizer_2");
+  check_clip_style(clip, (*reference_)["tokenizers"]["tiny_clip"], (*reference_)["strings"], "tiny clip");
+}
+
+TEST_F(TokenizerParity, DecodeMatchesTransformers) {
+  const auto tok = BpeTokenizer::from_file(*dir_ / "llama" / "tokenizer.json");
+  const json& ref = (*reference_)["tokenizers"]["llama"];
+  const json& decoded = ref["decoded"];
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    const auto ids = ref["ids"][i].get<std::vector<int32_t>>();
+    EXPECT_EQ(tok.decode(ids, true), decoded[i].get<std::string>()) << "string " << i;
+    // Byte-level BPE loses nothing: decoding gives the text back.
+    EXPECT_EQ(tok.decode(tok.encode_ids((*reference_)["strings"][i].get<std::string>(), false)),
+              (*reference_)["strings"][i].get<std::string>());
+  }
+}
+
+}  // namespace
+}  // namespace ditstream::text
