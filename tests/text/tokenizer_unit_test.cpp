@@ -7,6 +7,7 @@
 
 #include "core/model/text/bpe_tokenizer.h"
 #include "core/model/text/clip_tokenizer.h"
+#include "core/model/text/regex.h"
 #include "core/model/text/unicode_text.h"
 #include "core/util/error.h"
 #include "tests/support/test_support.h"
@@ -83,6 +84,18 @@ TEST(Tokenizer, UnsupportedTokenizerJsonIsRefusedNamingTheField) {
     EXPECT_EQ(e.kind(), ErrorKind::bad_file);
     EXPECT_NE(std::string(e.what()).find("pre_tokenizer.pretokenizers.1.type"), std::string::npos) << e.what();
   }
+}
+
+TEST(TokenizerRegex, WhitespaceIsUnicodeWhiteSpaceAsInOniguruma) {
+  const Regex ws(R"(\s+)", "test");
+  EXPECT_EQ(ws.find_all("a \u3000\u2028b").size(), 1u);
+  EXPECT_TRUE(ws.find_all("a\u180eb").empty());  // U+180E is no longer white space
+  const Regex not_space_class(R"([^\s\p{L}]+)", "test");
+  const auto m = not_space_class.find_all("ab 12\u00a0!");
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0], std::make_pair(size_t{3}, size_t{5}));
+  EXPECT_THROW(Regex(R"([\S])", "test"), Error);
+  EXPECT_THROW(Regex(R"((unclosed)", "test"), Error);
 }
 
 TEST(Tokenizer, MissingFilesAreBadFileErrors) {

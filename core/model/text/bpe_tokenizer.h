@@ -95,6 +95,7 @@ class BpeTokenizer {
   // One past the largest id the tokenizer can produce.
   int32_t id_bound() const { return id_bound_; }
   std::optional<int32_t> pad_id() const { return spec_.pad_id; }
+  bool pads_left() const { return spec_.pad_left; }
   const std::string& context() const { return spec_.context; }
 
  private:

@@ -125,6 +125,15 @@ PromptEncoder::PromptEncoder(BpeTokenizer tokenizer, ClipTokenizer tokenizer_2, 
   require(crop_start_ >= 0, kContext, "crop_start", "must not be negative, got " + std::to_string(crop_start_));
   require(tokenizer_.pad_id().has_value(), kContext, "tokenizer",
           "the LLaMA tokenizer has no pad token (tokenizer_config.json pad_token), which padding needs");
+  // Left padding would put pad tokens inside the cropped window and fully masked query rows first.
+  require(!tokenizer_.pads_left(), kContext, "tokenizer.padding_side",
+          "is 'left'; the HunyuanVideo conditioning pads on the right, as its tokenizer does");
+  require(tokenizer_.id_bound() <= text_encoder_->config().vocab_size, kContext, "tokenizer",
+          "can produce ids up to " + std::to_string(tokenizer_.id_bound() - 1) + " but the text encoder has " +
+              std::to_string(text_encoder_->config().vocab_size) + " embeddings");
+  require(tokenizer_2_.id_bound() <= text_encoder_2_->config().vocab_size, kContext, "tokenizer_2",
+          "can produce ids up to " + std::to_string(tokenizer_2_.id_bound() - 1) + " but text_encoder_2 has " +
+              std::to_string(text_encoder_2_->config().vocab_size) + " embeddings");
   model_id_ = std::move(model_id) + "|" + std::string(c10::toString(options_.dtype)) + (options_.fp8 ? "|fp8" : "") +
               "|" + std::to_string(crop_start_) + "|" + std::to_string(options_.max_sequence_length) + "|" +
               std::to_string(options_.hidden_layers_to_skip) + "|" +

@@ -29,13 +29,64 @@ struct MatchData {
   pcre2_match_data* data;
 };
 
+// Unicode White_Space, which is what \s means to Oniguruma (the engine of Hugging Face tokenizers).
+// PCRE2's \s under PCRE2_UCP also takes U+180E (MONGOLIAN VOWEL SEPARATOR), so a text holding it
+// would split differently; \s and \S are rewritten to this set.
+constexpr std::string_view kWhiteSpaceItems =
+    R"(\t\n\x{0B}\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+
+std::string with_unicode_whitespace(std::string_view pattern, std::string_view context) {
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const char e = pattern[i + 1];
+      ++i;
+      if (e == 's') {
+        out += in_class ? std::string(kWhiteSpaceItems) : "[" + std::string(kWhiteSpaceItems) + "]";
+      } else if (e == 'S') {
+        if (in_class) {
+          throw_bad_file(std::string(context), "pattern",
+                         "'\\S' inside a character class is not supported: '" + std::string(pattern) + "'");
+        }
+        out += "[^" + std::string(kWhiteSpaceItems) + "]";
+      } else {
+        out += c;
+        out += e;
+      }
+      continue;
+    }
+    if (!in_class && c == '[') {
+      in_class = true;
+      out += c;
+      // A ']' right after '[' or '[^' is a literal member.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
+      continue;
+    }
+    if (in_class && c == '[' && i + 1 < pattern.size() && pattern[i + 1] == ':') {
+      const size_t end = pattern.find(":]", i + 2);
+      if (end != std::string_view::npos) {
+        out.append(pattern.substr(i, end + 2 - i));
+        i = end + 1;
+        continue;
+      }
+    }
+    if (in_class && c == ']') in_class = false;
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 Regex::Regex(std::string_view pattern, std::string_view context) : pattern_(pattern), code_(std::make_shared<Code>()) {
   int error = 0;
   PCRE2_SIZE offset = 0;
-  code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
-                              &error, &offset, nullptr);
+  const std::string translated = with_unicode_whitespace(pattern, context);
+  code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
+                              PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
   if (code_->code == nullptr) {
     throw_bad_file(std::string(context), "pattern",
                    "regular expression '" + pattern_ + "' does not compile at offset " + std::to_string(offset) +

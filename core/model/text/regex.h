@@ -1,5 +1,7 @@
 // Regular expressions for the tokenizers' split and replace rules, through PCRE2 in UTF mode with
-// Unicode properties (\p{L}, \p{N}, Unicode \s), JIT-compiled where the platform has a JIT.
+// Unicode properties (\p{L}, \p{N}), JIT-compiled where the platform has a JIT. \s and \S mean
+// Unicode White_Space as in Oniguruma, the engine Hugging Face tokenizers uses (PCRE2's own \s
+// also matches U+180E).
 #pragma once
 
 #include <cstddef>
