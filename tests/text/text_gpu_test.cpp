@@ -6,7 +6,9 @@
 #include <c10/core/InferenceMode.h>
 
 #include "core/model/text/clip_text_encoder.h"
+#include "core/io/diffusers_folder.h"
 #include "core/model/text/llama_encoder.h"
+#include "core/model/text/prompt_encoder.h"
 #include "core/model/text/text_layers.h"
 #include "core/util/error.h"
 #include "tests/support/test_support.h"
@@ -79,6 +81,25 @@ TEST(TextGpu, ClipBf16AndFp8MatchFp32) {
   gpu.quantize_fp8();
   const ClipTextOutput fp8 = gpu.forward(ids.cuda());
   EXPECT_LE(dt::relative_l2(fp8.pooler_output.cpu().to(at::kFloat), want.pooler_output), 0.1);
+}
+
+TEST(TextGpu, TinyPromptEncoderInBf16MatchesFp32OnTheCpu) {
+  REQUIRE_CUDA();
+  const auto folder = io::DiffusersFolder::open(dt::tiny_model_dir());
+  const auto cpu = PromptEncoder::load(folder, PromptEncoderOptions{});
+  PromptEncoderOptions options;
+  options.device = at::kCUDA;
+  options.dtype = at::kBFloat16;
+  const auto gpu = PromptEncoder::load(folder, options);
+  const std::vector<std::string> prompts = {"A cat walks on the grass, realistic.", "一只猫 🐱 walks at dawn"};
+  const PromptEmbeddings want = cpu->encode(prompts);
+  const PromptEmbeddings got = gpu->encode(prompts);
+  EXPECT_TRUE(got.prompt_embeds.is_cuda());
+  EXPECT_EQ(got.prompt_embeds.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(at::equal(got.prompt_attention_mask.cpu(), want.prompt_attention_mask));
+  // Padding rows included: they are what diffusers returns too.
+  EXPECT_LE(dt::relative_l2(got.prompt_embeds.cpu().to(at::kFloat), want.prompt_embeds), 0.03);
+  EXPECT_LE(dt::relative_l2(got.pooled_prompt_embeds.cpu().to(at::kFloat), want.pooled_prompt_embeds), 0.03);
 }
 
 TEST(TextGpu, Fp8NeedsCudaWeights) {

@@ -157,16 +157,18 @@ PromptEmbeddings PromptEncoder::encode(const std::vector<std::string>& prompts) 
     mask.push_back(std::move(e.attention_mask));
     clip_ids.push_back(tokenizer_2_.encode(p).ids);
   }
-  const at::Tensor input_ids = rows_to_tensor(ids).to(options_.device);        // [B, crop + max]
-  const at::Tensor attention_mask = rows_to_tensor(mask).to(options_.device);  // [B, crop + max]
+  // Ids stay on the host: the encoders check their range there (no device sync) and move them.
+  const at::Tensor input_ids = rows_to_tensor(ids);        // [B, crop + max]
+  const at::Tensor attention_mask = rows_to_tensor(mask);  // [B, crop + max]
   at::Tensor hidden = text_encoder_->forward(input_ids, attention_mask, options_.hidden_layers_to_skip);
 
   PromptEmbeddings out;
   const int64_t total = input_ids.size(1);
   out.prompt_embeds = hidden.narrow(1, crop_start_, total - crop_start_).to(options_.dtype).contiguous();  // [B, max, H]
-  out.prompt_attention_mask = attention_mask.narrow(1, crop_start_, total - crop_start_).contiguous();   // [B, max]
+  out.prompt_attention_mask =
+      attention_mask.narrow(1, crop_start_, total - crop_start_).contiguous().to(options_.device);  // [B, max]
   out.pooled_prompt_embeds =
-      text_encoder_2_->forward(rows_to_tensor(clip_ids).to(options_.device)).pooler_output.to(options_.dtype);  // [B, P]
+      text_encoder_2_->forward(rows_to_tensor(clip_ids)).pooler_output.to(options_.dtype);  // [B, P]
   return out;
 }
 
