@@ -142,7 +142,13 @@ def main():
     result = {"strings": corpus, "tokenizers": {}}
     llama_like = {"llama": AutoTokenizer.from_pretrained(llama_dir),
                   "tiny_llama": AutoTokenizer.from_pretrained(os.path.join(args.tiny_model, "tokenizer"))}
+    # The same CLIP files with another pad token in tokenizer_config.json (as some checkpoints have).
+    clip_pad_dir = os.path.join(args.out, "clip_pad")
+    CLIPTokenizer.from_pretrained(clip_dir, pad_token="!").save_pretrained(clip_pad_dir)
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(clip_dir, name), os.path.join(clip_pad_dir, name))
     clip_like = {"clip": CLIPTokenizer.from_pretrained(clip_dir),
+                 "clip_pad": CLIPTokenizer.from_pretrained(clip_pad_dir),
                  "tiny_clip": CLIPTokenizer.from_pretrained(os.path.join(args.tiny_model, "tokenizer_2"))}
     for name, tok in llama_like.items():
         plain, _ = ids(tok, corpus)

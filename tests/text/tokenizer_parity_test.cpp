@@ -96,6 +96,8 @@ TEST_F(TokenizerParity, TrainedLlamaStyleMatchesTransformers) {
 TEST_F(TokenizerParity, TrainedClipStyleMatchesTransformers) {
   const auto tok = ClipTokenizer::from_folder(*dir_ / "clip");
   check_clip_style(tok, (*reference_)["tokenizers"]["clip"], (*reference_)["strings"], "clip");
+  const auto other_pad = ClipTokenizer::from_folder(*dir_ / "clip_pad");
+  check_clip_style(other_pad, (*reference_)["tokenizers"]["clip_pad"], (*reference_)["strings"], "clip (pad '!')");
 }
 
 TEST_F(TokenizerParity, TinyModelTokenizersMatchTransformers) {

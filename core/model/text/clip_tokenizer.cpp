@@ -78,6 +78,20 @@ ClipTokenizer ClipTokenizer::from_folder(const std::filesystem::path& folder) {
   spec.prefix_ids = {bos};
   spec.suffix_ids = {eos};
   spec.pad_id = eos;
+  // transformers takes the pad token from tokenizer_config.json when there is one.
+  if (const auto config_path = folder / "tokenizer_config.json"; std::filesystem::exists(config_path)) {
+    std::ifstream in(config_path, std::ios::binary);
+    const auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded()) throw_bad_file(context, "tokenizer_config.json", "is not valid JSON");
+    const auto pad = config.value("pad_token", nlohmann::json());
+    const auto text = pad.is_object() ? pad.value("content", nlohmann::json()) : pad;
+    if (text.is_string()) {
+      // Like BOS and EOS, the pad token becomes an added special token: cut out of the text whole.
+      const std::string content = text.get<std::string>();
+      spec.pad_id = id_of(content);
+      if (content != kBos && content != kEos) spec.added_tokens.push_back({content, *spec.pad_id, true, false, false});
+    }
+  }
   BpeModelOptions options;
   options.unk_token = std::string(kEos);
   options.end_of_word_suffix = "</w>";

@@ -1,8 +1,8 @@
 // CLIP's tokenizer from vocab.json + merges.txt, with the pipeline of transformers' CLIPTokenizer
 // (transformers 5): NFC, whitespace runs to one space, lower case; CLIP's split rule with
 // whitespace removed, then GPT-2's byte-level split; BPE with "</w>" ending each word;
-// <|startoftext|> ... <|endoftext|> around the ids; 77 tokens with truncation and padding by
-// <|endoftext|> as diffusers' pipelines ask for.
+// <|startoftext|> ... <|endoftext|> around the ids; 77 tokens with truncation and padding (by
+// tokenizer_config.json's pad_token, else <|endoftext|>) as diffusers' pipelines ask for.
 #pragma once
 
 #include <filesystem>
@@ -18,7 +18,8 @@ class ClipTokenizer {
  public:
   static constexpr int64_t kMaxLength = 77;
 
-  // `folder` holds vocab.json and merges.txt (a diffusers `tokenizer_2/`).
+  // `folder` holds vocab.json and merges.txt, and may hold tokenizer_config.json (a diffusers
+  // `tokenizer_2/`).
   static ClipTokenizer from_folder(const std::filesystem::path& folder);
 
   // Ids without truncation or padding (BOS and EOS included).
