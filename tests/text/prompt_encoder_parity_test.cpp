@@ -10,6 +10,7 @@
 
 #include "core/io/diffusers_folder.h"
 #include "core/model/text/prompt_encoder.h"
+#include "core/util/error.h"
 #include "tests/support/test_support.h"
 
 namespace ditstream::text {
@@ -53,6 +54,35 @@ TEST(PromptEncoderParity, TinyModelMatchesDiffusersEncodePrompt) {
   // One prompt at a time gives the same rows as the batch.
   const PromptEmbeddings single = encoder->encode(prompts[1]);
   EXPECT_LE(dt::relative_l2(single.prompt_embeds[0], ref["prompt_embeds"][1]), 1e-5);
+}
+
+// transformers 4.x wrote CLIPTextModel's keys under "text_model." with a position_ids buffer, and
+// LlamaForCausalLM's under "model." with lm_head beside them: both load and give the same result.
+TEST(PromptEncoderLoading, PrefixedCheckpointsWithSavedBuffersLoad) {
+  const auto dir = dt::fresh_temp_dir() / "model";
+  std::filesystem::copy(dt::tiny_model_dir(), dir, std::filesystem::copy_options::recursive);
+  auto clip = dt::load_tensors(dir / "text_encoder_2" / "model.safetensors");
+  std::map<std::string, at::Tensor> prefixed;
+  for (const auto& [name, t] : clip) prefixed["text_model." + name] = t;
+  prefixed["text_model.embeddings.position_ids"] = at::arange(77, at::kLong).view({1, 77});
+  dt::save_tensors(dir / "text_encoder_2" / "model.safetensors", prefixed);
+  auto llama = dt::load_tensors(dir / "text_encoder" / "model.safetensors");
+  std::map<std::string, at::Tensor> causal_lm;
+  for (const auto& [name, t] : llama) causal_lm["model." + name] = t;
+  causal_lm["lm_head.weight"] = llama["embed_tokens.weight"].clone();
+  dt::save_tensors(dir / "text_encoder" / "model.safetensors", causal_lm);
+
+  const auto original = PromptEncoder::load(io::DiffusersFolder::open(dt::tiny_model_dir()), {});
+  const auto converted = PromptEncoder::load(io::DiffusersFolder::open(dir), {});
+  const auto a = original->encode("A cat walks on the grass.");
+  const auto b = converted->encode("A cat walks on the grass.");
+  EXPECT_TRUE(at::equal(a.prompt_embeds, b.prompt_embeds));
+  EXPECT_TRUE(at::equal(a.pooled_prompt_embeds, b.pooled_prompt_embeds));
+
+  // Any other stray tensor is still refused.
+  prefixed["text_model.extra.weight"] = at::zeros({2});
+  dt::save_tensors(dir / "text_encoder_2" / "model.safetensors", prefixed);
+  EXPECT_THROW(PromptEncoder::load(io::DiffusersFolder::open(dir), {}), Error);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <set>
+
 #include "core/model/text/unicode_text.h"
 #include "core/util/error.h"
 
@@ -51,6 +53,32 @@ std::string checkpoint_prefix(const io::Checkpoint& ckpt, const std::string& pro
   return ckpt.contains(prefix + probe) ? prefix : "";
 }
 
+// Buffers that older transformers versions saved beside the weights and that the model recomputes.
+bool is_saved_buffer(const std::string& name) {
+  auto ends_with = [&](std::string_view s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  return ends_with("embeddings.position_ids") || ends_with("rotary_emb.inv_freq");
+}
+
+// A strict load that lets the saved buffers above through (they are not parameters).
+void load_weights(model::Module& module, const io::Checkpoint& ckpt, model::LoadOptions options,
+                  const std::string& prefix) {
+  std::set<std::string> known;
+  for (const auto& [name, slot] : module.named_parameters()) known.insert(prefix + name);
+  std::vector<std::string> unexpected;
+  for (const auto& name : ckpt.names()) {
+    if (name.rfind(prefix, 0) == 0 && !known.count(name) && !is_saved_buffer(name)) unexpected.push_back(name);
+  }
+  if (!unexpected.empty()) {
+    std::string list;
+    for (size_t i = 0; i < unexpected.size() && i < 12; ++i) list += (i ? ", " : "") + unexpected[i];
+    throw_bad_file("weights: " + ckpt.path().string(), "", "unexpected tensors: " + list);
+  }
+  options.strict = false;
+  module.load(ckpt, options, prefix);
+}
+
 }  // namespace
 
 void PromptEncoder::check_prompt(std::string_view prompt, size_t max_chars) {
@@ -88,10 +116,10 @@ std::unique_ptr<PromptEncoder> PromptEncoder::load(const io::DiffusersFolder& fo
 
   auto llama = std::make_unique<LlamaModel>(LlamaConfig::from_config(folder.config("text_encoder")));
   const auto llama_weights = folder.weights("text_encoder");
-  llama->load(llama_weights, load, checkpoint_prefix(llama_weights, "embed_tokens.weight", "model."));
+  load_weights(*llama, llama_weights, load, checkpoint_prefix(llama_weights, "embed_tokens.weight", "model."));
   auto clip = std::make_unique<ClipTextModel>(ClipTextConfig::from_config(folder.config("text_encoder_2")));
   const auto clip_weights = folder.weights("text_encoder_2");
-  clip->load(clip_weights, load, checkpoint_prefix(clip_weights, "final_layer_norm.weight", "text_model."));
+  load_weights(*clip, clip_weights, load, checkpoint_prefix(clip_weights, "final_layer_norm.weight", "text_model."));
   if (options.fp8) {
     llama->quantize_fp8();
     clip->quantize_fp8();

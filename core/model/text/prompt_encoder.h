@@ -53,7 +53,8 @@ class PromptEncoder {
  public:
   // Tokenizers from `tokenizer/` and `tokenizer_2/`, weights and configs from `text_encoder/`
   // (LlamaModel; keys bare or under "model.") and `text_encoder_2/` (CLIPTextModel; keys bare or
-  // under "text_model.").
+  // under "text_model."). Every parameter must be there with its shape; other tensors are an
+  // error, except the position_ids / rotary inv_freq buffers older transformers versions saved.
   static std::unique_ptr<PromptEncoder> load(const io::DiffusersFolder& folder, const PromptEncoderOptions& options);
   // Parts already made (benchmarks with random weights, tests).
   PromptEncoder(BpeTokenizer tokenizer, ClipTokenizer tokenizer_2, std::unique_ptr<LlamaModel> text_encoder,
