@@ -255,6 +255,8 @@ BpeTokenizer BpeTokenizer::from_file(const std::filesystem::path& path) {
       if (t.value("single_word", false)) unsupported(context, "added_tokens.single_word", true);
       spec.added_tokens.push_back({t.at("content").get<std::string>(), t.at("id").get<int32_t>(), t.value("special", false),
                                    t.value("lstrip", false), t.value("rstrip", false)});
+      // tokenizers matches `normalized` tokens in the normalised text; without a normalizer that is
+      // the raw text, where all added tokens are matched here.
       if (!t.value("normalized", false) || !doc.contains("normalizer") || doc.at("normalizer").is_null()) continue;
       unsupported(context, "added_tokens.normalized", true);
     }
