@@ -16,23 +16,21 @@ namespace {
 using nlohmann::json;
 namespace dt = ditstream::testing;
 
+// Each ctest entry runs one test in its own process, so the reference runs once per test, in the
+// test's own folder (in SetUp, where the folder can be named after the test and a failure fails it).
 class TokenizerParity : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new std::filesystem::path(dt::fresh_temp_dir());
-    dt::run_reference("text_tokenizers.py", {dir_->string(), dt::tiny_model_dir().string(), "--count", "2400"});
-    std::ifstream in(*dir_ / "reference.json", std::ios::binary);
-    reference_ = new json(json::parse(in));
+  void SetUp() override {
+    dir = dt::fresh_temp_dir();
+    dt::run_reference("text_tokenizers.py", {dir.string(), dt::tiny_model_dir().string(), "--count", "2400"});
+    if (HasFatalFailure()) return;
+    std::ifstream in(dir / "reference.json", std::ios::binary);
+    ASSERT_TRUE(in) << "the reference script wrote no reference.json";
+    reference = json::parse(in);
   }
-  static void TearDownTestSuite() {
-    delete reference_;
-    delete dir_;
-  }
-  static std::filesystem::path* dir_;
-  static json* reference_;
+  std::filesystem::path dir;
+  json reference;
 };
-std::filesystem::path* TokenizerParity::dir_ = nullptr;
-json* TokenizerParity::reference_ = nullptr;
 
 std::string printable(const std::string& s) { return json(s).dump(); }
 
@@ -74,13 +72,13 @@ void check_clip_style(const ClipTokenizer& tok, const json& ref, const json& str
 
 // One test per reference run keeps the suite fast: each ctest entry runs the script once.
 TEST_F(TokenizerParity, TrainedLlamaStyleMatchesTransformers) {
-  const auto tok = BpeTokenizer::from_file(*dir_ / "llama" / "tokenizer.json");
-  const json& ref = (*reference_)["tokenizers"]["llama"];
-  const json& strings = (*reference_)["strings"];
+  const auto tok = BpeTokenizer::from_file(dir / "llama" / "tokenizer.json");
+  const json& ref = reference["tokenizers"]["llama"];
+  const json& strings = reference["strings"];
   check_llama_style(tok, ref, strings, "llama");
 
   // Merges in the "a b" string form give the same ids as the ["a", "b"] list form.
-  const auto string_merges = BpeTokenizer::from_file(*dir_ / "llama_string_merges");
+  const auto string_merges = BpeTokenizer::from_file(dir / "llama_string_merges");
   expect_all_equal(strings, ref["ids"], [&](const std::string& s) { return string_merges.encode_ids(s); },
                    "llama (string merges)");
 
@@ -94,17 +92,17 @@ TEST_F(TokenizerParity, TrainedLlamaStyleMatchesTransformers) {
 }
 
 TEST_F(TokenizerParity, TrainedClipStyleMatchesTransformers) {
-  const auto tok = ClipTokenizer::from_folder(*dir_ / "clip");
-  check_clip_style(tok, (*reference_)["tokenizers"]["clip"], (*reference_)["strings"], "clip");
-  const auto other_pad = ClipTokenizer::from_folder(*dir_ / "clip_pad");
-  check_clip_style(other_pad, (*reference_)["tokenizers"]["clip_pad"], (*reference_)["strings"], "clip (pad '!')");
+  const auto tok = ClipTokenizer::from_folder(dir / "clip");
+  check_clip_style(tok, reference["tokenizers"]["clip"], reference["strings"], "clip");
+  const auto other_pad = ClipTokenizer::from_folder(dir / "clip_pad");
+  check_clip_style(other_pad, reference["tokenizers"]["clip_pad"], reference["strings"], "clip (pad '!')");
 }
 
 TEST_F(TokenizerParity, TinyModelTokenizersMatchTransformers) {
   const auto llama = BpeTokenizer::from_file(dt::tiny_model_dir() / "tokenizer");
-  check_llama_style(llama, (*reference_)["tokenizers"]["tiny_llama"], (*reference_)["strings"], "tiny llama");
+  check_llama_style(llama, reference["tokenizers"]["tiny_llama"], reference["strings"], "tiny llama");
   const auto clip = ClipTokenizer::from_folder(dt::tiny_model_dir() / "tokenizer_2");
-  check_clip_style(clip, (*reference_)["tokenizers"]["tiny_clip"], (*reference_)["strings"], "tiny clip");
+  check_clip_style(clip, reference["tokenizers"]["tiny_clip"], reference["strings"], "tiny clip");
 }
 
 }  // namespace

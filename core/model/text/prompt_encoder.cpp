@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <cstdio>
 #include <set>
 
 #include "core/model/text/unicode_text.h"
