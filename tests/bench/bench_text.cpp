@@ -8,52 +8,19 @@
 //   bench_text [--out docs/benchmarks/text.json] [--iters 10] [--variants bf16,fp8]
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <ATen/cuda/CUDAContext.h>
 
-#include <nlohmann/json.hpp>
-
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "core/model/text/prompt_encoder.h"
+#include "tests/bench/bench_util.h"
 
 namespace {
 
 using namespace ditstream::text;
-
-double gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
-
-size_t peak_bytes() {
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-  return static_cast<size_t>(stats.allocated_bytes[0].peak);
-}
-
-size_t current_bytes() {
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-  return static_cast<size_t>(stats.allocated_bytes[0].current);
-}
-
-template <typename F>
-double median_seconds(int iters, F&& f) {
-  for (int i = 0; i < 3; ++i) f();
-  at::cuda::getCurrentCUDAStream().synchronize();
-  std::vector<double> t;
-  for (int i = 0; i < iters; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    at::cuda::getCurrentCUDAStream().synchronize();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+namespace bench = ditstream::bench;
 
 LlamaConfig llama3_8b() {
   LlamaConfig c;
@@ -91,7 +58,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!at::hasCUDA() || at::getNumGPUs() == 0) {
+  if (!at::hasCUDA()) {
     std::cerr << "bench_text: no CUDA device\n";
     return 1;
   }
@@ -103,14 +70,13 @@ int main(int argc, char** argv) {
   std::string long_prompt;
   for (int i = 0; i < 80; ++i) long_prompt += "waves crash against black volcanic rocks under a stormy sky, ";
 
-  nlohmann::json rows = nlohmann::json::array();
+  bench::Record record("text", "scripts/device/bench-text.sh");
   for (const auto& variant : variants) {
     if (variant != "bf16" && variant != "fp8") {
       std::cerr << "unknown variant " << variant << "\n";
       return 2;
     }
-    c10::cuda::CUDACachingAllocator::emptyCache();
-    c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+    bench::reset_peak_memory();
     PromptEncoderOptions options;
     options.device = at::kCUDA;
     options.dtype = at::kBFloat16;
@@ -126,27 +92,26 @@ int main(int argc, char** argv) {
     }
     PromptEncoder encoder(BpeTokenizer::from_file(tiny / "tokenizer"), ClipTokenizer::from_folder(tiny / "tokenizer_2"),
                           std::move(llama), std::move(clip), options, "bench-random");
-    c10::cuda::CUDACachingAllocator::emptyCache();
-    const double weights_gib = gib(current_bytes());
-    c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+    // Peak over loading: with fp8 it includes one bf16 weight being quantized.
+    const double load_peak_gib = bench::peak_memory_gib();
+    bench::reset_peak_memory();
 
-    const double t_typical = median_seconds(iters, [&] { encoder.encode(typical); });
-    const double t_long = median_seconds(iters, [&] { encoder.encode(long_prompt); });
+    const double t_typical = bench::time_median([&] { encoder.encode(typical); }, iters, 3);
+    const double t_long = bench::time_median([&] { encoder.encode(long_prompt); }, iters, 3);
     const at::Tensor clip_ids =
         at::tensor(encoder.tokenizer_2().encode(typical).ids, at::kInt).to(at::kLong).view({1, -1}).to(at::kCUDA);
-    const double t_clip = median_seconds(iters, [&] { encoder.text_encoder_2().forward(clip_ids); });
-    const double peak = gib(peak_bytes());
+    const double t_clip = bench::time_median([&] { encoder.text_encoder_2().forward(clip_ids); }, iters, 3);
+    const double peak = bench::peak_memory_gib();
     PromptCache cache(size_t{1} << 30);
     encoder.encode(typical, cache);
-    const double t_cached = median_seconds(iters, [&] { encoder.encode(typical, cache); });
+    const double t_cached = bench::time_median([&] { encoder.encode(typical, cache); }, iters, 3);
 
     const auto valid = encoder.encode(typical).prompt_attention_mask.sum().item<int64_t>();
     std::printf("%-5s typical (%lld tokens) %.4f s | 256-token %.4f s | clip %.5f s | cached %.6f s | "
-                "weights %.2f GiB, peak %.2f GiB\n",
-                variant.c_str(), static_cast<long long>(valid), t_typical, t_long, t_clip, t_cached, weights_gib, peak);
+                "peak %.2f GiB (loading %.2f GiB)\n",
+                variant.c_str(), static_cast<long long>(valid), t_typical, t_long, t_clip, t_cached, peak, load_peak_gib);
     auto row = [&](const std::string& name, double seconds) {
-      rows.push_back({{"case", name}, {"variant", variant}, {"metric", "encode_s"}, {"ours_s", seconds},
-                      {"peak_gib", peak}, {"weights_gib", weights_gib}});
+      record.add(name, variant, "encode_s", {{"ours_s", seconds}, {"peak_gib", peak}, {"load_peak_gib", load_peak_gib}});
     };
     row("llama-typical", t_typical);
     row("llama-256tok", t_long);
@@ -154,16 +119,7 @@ int main(int argc, char** argv) {
     row("cached", t_cached);
   }
 
-  char date[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof(date), "%Y-%m-%d", std::gmtime(&now));
-  const nlohmann::json record = {{"benchmark", "text"},
-                                 {"device", at::cuda::getCurrentDeviceProperties()->name},
-                                 {"date", date},
-                                 {"command", "scripts/device/bench-text.sh"},
-                                 {"rows", rows}};
-  std::filesystem::create_directories(std::filesystem::path(out_path).parent_path());
-  std::ofstream(out_path) << record.dump(2) << "\n";
+  record.write(out_path);
   std::printf("wrote %s\n", out_path.c_str());
   return 0;
 }

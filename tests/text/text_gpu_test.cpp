@@ -1,5 +1,5 @@
 // GPU runs of the text encoders: bf16 against fp32 on the CPU with the same weights, and fp8
-// (e4m3 weights, per-channel scales, at::_scaled_mm) against bf16.
+// (model::Linear's e4m3 weights with per-channel scales) against fp32.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -9,7 +9,7 @@
 #include "core/io/diffusers_folder.h"
 #include "core/model/text/llama_encoder.h"
 #include "core/model/text/prompt_encoder.h"
-#include "core/model/text/text_layers.h"
+#include "core/model/layers.h"
 #include "core/util/error.h"
 #include "tests/support/test_support.h"
 
@@ -31,7 +31,7 @@ LlamaConfig small_llama() {
 TEST(TextGpu, Fp8LinearIsCloseToBf16) {
   REQUIRE_CUDA();
   c10::InferenceMode guard;
-  Linear linear(256, 128, true);
+  model::Linear linear(256, 128, true);
   linear.init_random(at::kCUDA, at::kBFloat16, 3);
   const at::Tensor x = at::randn({2, 33, 256}, at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16));
   const at::Tensor want = linear.forward(x);
@@ -104,7 +104,7 @@ TEST(TextGpu, TinyPromptEncoderInBf16MatchesFp32OnTheCpu) {
 
 TEST(TextGpu, Fp8NeedsCudaWeights) {
   c10::InferenceMode guard;
-  Linear linear(32, 32, false);
+  model::Linear linear(32, 32, false);
   linear.init_random(at::kCPU, at::kFloat, 1);
   EXPECT_THROW(linear.quantize_fp8(), Error);
 }

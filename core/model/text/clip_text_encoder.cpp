@@ -35,10 +35,10 @@ void ClipTextConfig::validate() const {
 ClipAttention::ClipAttention(const ClipTextConfig& c)
     : heads_(c.num_attention_heads),
       head_dim_(c.hidden_size / c.num_attention_heads),
-      q_proj(register_module("q_proj", std::make_unique<Linear>(c.hidden_size, c.hidden_size, true))),
-      k_proj(register_module("k_proj", std::make_unique<Linear>(c.hidden_size, c.hidden_size, true))),
-      v_proj(register_module("v_proj", std::make_unique<Linear>(c.hidden_size, c.hidden_size, true))),
-      out_proj(register_module("out_proj", std::make_unique<Linear>(c.hidden_size, c.hidden_size, true))) {}
+      q_proj(register_module("q_proj", std::make_unique<model::Linear>(c.hidden_size, c.hidden_size, true))),
+      k_proj(register_module("k_proj", std::make_unique<model::Linear>(c.hidden_size, c.hidden_size, true))),
+      v_proj(register_module("v_proj", std::make_unique<model::Linear>(c.hidden_size, c.hidden_size, true))),
+      out_proj(register_module("out_proj", std::make_unique<model::Linear>(c.hidden_size, c.hidden_size, true))) {}
 
 at::Tensor ClipAttention::forward(const at::Tensor& x) const {
   const int64_t b = x.size(0);
@@ -53,8 +53,8 @@ at::Tensor ClipAttention::forward(const at::Tensor& x) const {
 
 ClipMLP::ClipMLP(const ClipTextConfig& c)
     : quick_gelu_(c.quick_gelu),
-      fc1(register_module("fc1", std::make_unique<Linear>(c.hidden_size, c.intermediate_size, true))),
-      fc2(register_module("fc2", std::make_unique<Linear>(c.intermediate_size, c.hidden_size, true))) {}
+      fc1(register_module("fc1", std::make_unique<model::Linear>(c.hidden_size, c.intermediate_size, true))),
+      fc2(register_module("fc2", std::make_unique<model::Linear>(c.intermediate_size, c.hidden_size, true))) {}
 
 at::Tensor ClipMLP::forward(const at::Tensor& x) const {
   const at::Tensor h = fc1.forward(x);
@@ -63,9 +63,9 @@ at::Tensor ClipMLP::forward(const at::Tensor& x) const {
 
 ClipEncoderLayer::ClipEncoderLayer(const ClipTextConfig& c)
     : self_attn(register_module("self_attn", std::make_unique<ClipAttention>(c))),
-      layer_norm1(register_module("layer_norm1", std::make_unique<LayerNorm>(c.hidden_size, c.layer_norm_eps))),
+      layer_norm1(register_module("layer_norm1", std::make_unique<model::LayerNorm>(c.hidden_size, c.layer_norm_eps, true))),
       mlp(register_module("mlp", std::make_unique<ClipMLP>(c))),
-      layer_norm2(register_module("layer_norm2", std::make_unique<LayerNorm>(c.hidden_size, c.layer_norm_eps))) {}
+      layer_norm2(register_module("layer_norm2", std::make_unique<model::LayerNorm>(c.hidden_size, c.layer_norm_eps, true))) {}
 
 at::Tensor ClipEncoderLayer::forward(const at::Tensor& x) const {
   const at::Tensor h = x + self_attn.forward(layer_norm1.forward(x));
@@ -86,7 +86,7 @@ ClipTextModel::ClipTextModel(ClipTextConfig config)
     : config_((config.validate(), std::move(config))),
       embeddings(register_module("embeddings", std::make_unique<ClipTextEmbeddings>(config_))),
       encoder(register_module("encoder", std::make_unique<ClipEncoder>(config_))),
-      final_layer_norm(register_module("final_layer_norm", std::make_unique<LayerNorm>(config_.hidden_size, config_.layer_norm_eps))) {}
+      final_layer_norm(register_module("final_layer_norm", std::make_unique<model::LayerNorm>(config_.hidden_size, config_.layer_norm_eps, true))) {}
 
 ClipTextOutput ClipTextModel::forward(const at::Tensor& input_ids) const {
   const char* ctx = "[clip text encoder]";
@@ -108,13 +108,13 @@ ClipTextOutput ClipTextModel::forward(const at::Tensor& input_ids) const {
 }
 
 void ClipTextModel::quantize_fp8() {
-  std::vector<Linear*> all;
+  std::vector<model::Linear*> all;
   for (auto* layer : encoder.layers) {
-    for (Linear* l : layer->self_attn.linears()) all.push_back(l);
+    for (model::Linear* l : layer->self_attn.linears()) all.push_back(l);
     all.push_back(&layer->mlp.fc1);
     all.push_back(&layer->mlp.fc2);
   }
-  quantize_linears_fp8(all);
+  for (model::Linear* l : all) l->quantize_fp8();
 }
 
 }  // namespace ditstream::text

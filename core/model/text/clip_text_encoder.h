@@ -8,7 +8,8 @@
 
 #include "core/io/config_reader.h"
 #include "core/model/module.h"
-#include "core/model/text/text_layers.h"
+#include "core/model/layers.h"
+#include "core/model/text/embedding.h"
 
 namespace ditstream::text {
 
@@ -32,17 +33,17 @@ class ClipAttention : public model::Module {
   explicit ClipAttention(const ClipTextConfig& config);
   // x: [B, L, hidden], causal.
   at::Tensor forward(const at::Tensor& x) const;
-  std::vector<Linear*> linears() { return {&q_proj, &k_proj, &v_proj, &out_proj}; }
+  std::vector<model::Linear*> linears() { return {&q_proj, &k_proj, &v_proj, &out_proj}; }
 
  private:
   int64_t heads_;
   int64_t head_dim_;
 
  public:
-  Linear& q_proj;
-  Linear& k_proj;
-  Linear& v_proj;
-  Linear& out_proj;
+  model::Linear& q_proj;
+  model::Linear& k_proj;
+  model::Linear& v_proj;
+  model::Linear& out_proj;
 };
 
 class ClipMLP : public model::Module {
@@ -54,8 +55,8 @@ class ClipMLP : public model::Module {
   bool quick_gelu_;
 
  public:
-  Linear& fc1;
-  Linear& fc2;
+  model::Linear& fc1;
+  model::Linear& fc2;
 };
 
 class ClipEncoderLayer : public model::Module {
@@ -64,9 +65,9 @@ class ClipEncoderLayer : public model::Module {
   at::Tensor forward(const at::Tensor& x) const;
 
   ClipAttention& self_attn;
-  LayerNorm& layer_norm1;
+  model::LayerNorm& layer_norm1;
   ClipMLP& mlp;
-  LayerNorm& layer_norm2;
+  model::LayerNorm& layer_norm2;
 };
 
 class ClipEncoder : public model::Module {
@@ -102,7 +103,7 @@ class ClipTextModel : public model::Module {
  public:
   ClipTextEmbeddings& embeddings;
   ClipEncoder& encoder;
-  LayerNorm& final_layer_norm;
+  model::LayerNorm& final_layer_norm;
 };
 
 }  // namespace ditstream::text

@@ -95,10 +95,10 @@ LlamaAttention::LlamaAttention(const LlamaConfig& c)
     : heads_(c.num_attention_heads),
       kv_heads_(c.num_key_value_heads),
       head_dim_(c.head_dim),
-      q_proj(register_module("q_proj", std::make_unique<Linear>(c.hidden_size, c.num_attention_heads * c.head_dim, c.attention_bias))),
-      k_proj(register_module("k_proj", std::make_unique<Linear>(c.hidden_size, c.num_key_value_heads * c.head_dim, c.attention_bias))),
-      v_proj(register_module("v_proj", std::make_unique<Linear>(c.hidden_size, c.num_key_value_heads * c.head_dim, c.attention_bias))),
-      o_proj(register_module("o_proj", std::make_unique<Linear>(c.num_attention_heads * c.head_dim, c.hidden_size, c.attention_bias))) {}
+      q_proj(register_module("q_proj", std::make_unique<model::Linear>(c.hidden_size, c.num_attention_heads * c.head_dim, c.attention_bias))),
+      k_proj(register_module("k_proj", std::make_unique<model::Linear>(c.hidden_size, c.num_key_value_heads * c.head_dim, c.attention_bias))),
+      v_proj(register_module("v_proj", std::make_unique<model::Linear>(c.hidden_size, c.num_key_value_heads * c.head_dim, c.attention_bias))),
+      o_proj(register_module("o_proj", std::make_unique<model::Linear>(c.num_attention_heads * c.head_dim, c.hidden_size, c.attention_bias))) {}
 
 at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                    const at::Tensor& mask) const {
@@ -120,19 +120,19 @@ at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, c
 }
 
 LlamaMLP::LlamaMLP(const LlamaConfig& c)
-    : gate_proj(register_module("gate_proj", std::make_unique<Linear>(c.hidden_size, c.intermediate_size, c.mlp_bias))),
-      up_proj(register_module("up_proj", std::make_unique<Linear>(c.hidden_size, c.intermediate_size, c.mlp_bias))),
-      down_proj(register_module("down_proj", std::make_unique<Linear>(c.intermediate_size, c.hidden_size, c.mlp_bias))) {}
+    : gate_proj(register_module("gate_proj", std::make_unique<model::Linear>(c.hidden_size, c.intermediate_size, c.mlp_bias))),
+      up_proj(register_module("up_proj", std::make_unique<model::Linear>(c.hidden_size, c.intermediate_size, c.mlp_bias))),
+      down_proj(register_module("down_proj", std::make_unique<model::Linear>(c.intermediate_size, c.hidden_size, c.mlp_bias))) {}
 
 at::Tensor LlamaMLP::forward(const at::Tensor& x) const {
   return down_proj.forward(at::silu(gate_proj.forward(x)) * up_proj.forward(x));
 }
 
 LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c)
-    : input_layernorm(register_module("input_layernorm", std::make_unique<RMSNorm>(c.hidden_size, c.rms_norm_eps))),
+    : input_layernorm(register_module("input_layernorm", std::make_unique<model::RMSNorm>(c.hidden_size, c.rms_norm_eps))),
       self_attn(register_module("self_attn", std::make_unique<LlamaAttention>(c))),
       post_attention_layernorm(
-          register_module("post_attention_layernorm", std::make_unique<RMSNorm>(c.hidden_size, c.rms_norm_eps))),
+          register_module("post_attention_layernorm", std::make_unique<model::RMSNorm>(c.hidden_size, c.rms_norm_eps))),
       mlp(register_module("mlp", std::make_unique<LlamaMLP>(c))) {}
 
 at::Tensor LlamaDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
@@ -146,7 +146,7 @@ LlamaModel::LlamaModel(LlamaConfig config)
       inv_freq_(inverse_frequencies(config_)),
       embed_tokens(register_module("embed_tokens", std::make_unique<Embedding>(config_.vocab_size, config_.hidden_size))),
       layers(register_module("layers", std::make_unique<model::ModuleList<LlamaDecoderLayer>>())),
-      norm(register_module("norm", std::make_unique<RMSNorm>(config_.hidden_size, config_.rms_norm_eps))) {
+      norm(register_module("norm", std::make_unique<model::RMSNorm>(config_.hidden_size, config_.rms_norm_eps))) {
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i) layers.push_back(std::make_unique<LlamaDecoderLayer>(config_));
 }
 
@@ -179,12 +179,12 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& at
 }
 
 void LlamaModel::quantize_fp8() {
-  std::vector<Linear*> all;
+  std::vector<model::Linear*> all;
   for (auto* layer : layers) {
-    for (Linear* l : layer->self_attn.linears()) all.push_back(l);
-    for (Linear* l : layer->mlp.linears()) all.push_back(l);
+    for (model::Linear* l : layer->self_attn.linears()) all.push_back(l);
+    for (model::Linear* l : layer->mlp.linears()) all.push_back(l);
   }
-  quantize_linears_fp8(all);
+  for (model::Linear* l : all) l->quantize_fp8();
 }
 
 }  // namespace ditstream::text

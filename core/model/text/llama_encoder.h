@@ -2,7 +2,8 @@
 // decoder layers with RMSNorm, rotary embeddings (default, linear or llama3 scaling), grouped-query
 // attention under a causal + padding mask, SwiGLU MLP. It returns one hidden state counted from the
 // end, as `output_hidden_states=True` gives them: hidden_states[-(k+1)] for k = `skip_last`
-// (HunyuanVideo takes k = 2); layers after the requested one are not run.
+// (HunyuanVideo takes k = 2); layers after the requested one are not run. model::RMSNorm computes
+// what LlamaRMSNorm does (float32 statistics, the scale applied in the weights' dtype).
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -13,7 +14,8 @@
 
 #include "core/io/config_reader.h"
 #include "core/model/module.h"
-#include "core/model/text/text_layers.h"
+#include "core/model/layers.h"
+#include "core/model/text/embedding.h"
 
 namespace ditstream::text {
 
@@ -48,7 +50,7 @@ class LlamaAttention : public model::Module {
   explicit LlamaAttention(const LlamaConfig& config);
   // x: [B, L, hidden]; cos/sin: [L, head_dim]; mask: [B, 1, L, L] bool (true = attend).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask) const;
-  std::vector<Linear*> linears() { return {&q_proj, &k_proj, &v_proj, &o_proj}; }
+  std::vector<model::Linear*> linears() { return {&q_proj, &k_proj, &v_proj, &o_proj}; }
 
  private:
   int64_t heads_;
@@ -56,21 +58,21 @@ class LlamaAttention : public model::Module {
   int64_t head_dim_;
 
  public:
-  Linear& q_proj;
-  Linear& k_proj;
-  Linear& v_proj;
-  Linear& o_proj;
+  model::Linear& q_proj;
+  model::Linear& k_proj;
+  model::Linear& v_proj;
+  model::Linear& o_proj;
 };
 
 class LlamaMLP : public model::Module {
  public:
   explicit LlamaMLP(const LlamaConfig& config);
   at::Tensor forward(const at::Tensor& x) const;
-  std::vector<Linear*> linears() { return {&gate_proj, &up_proj, &down_proj}; }
+  std::vector<model::Linear*> linears() { return {&gate_proj, &up_proj, &down_proj}; }
 
-  Linear& gate_proj;
-  Linear& up_proj;
-  Linear& down_proj;
+  model::Linear& gate_proj;
+  model::Linear& up_proj;
+  model::Linear& down_proj;
 };
 
 class LlamaDecoderLayer : public model::Module {
@@ -78,9 +80,9 @@ class LlamaDecoderLayer : public model::Module {
   explicit LlamaDecoderLayer(const LlamaConfig& config);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask) const;
 
-  RMSNorm& input_layernorm;
+  model::RMSNorm& input_layernorm;
   LlamaAttention& self_attn;
-  RMSNorm& post_attention_layernorm;
+  model::RMSNorm& post_attention_layernorm;
   LlamaMLP& mlp;
 };
 
@@ -103,7 +105,7 @@ class LlamaModel : public model::Module {
  public:
   Embedding& embed_tokens;
   model::ModuleList<LlamaDecoderLayer>& layers;
-  RMSNorm& norm;
+  model::RMSNorm& norm;
 };
 
 }  // namespace ditstream::text
