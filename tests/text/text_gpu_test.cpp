@@ -10,7 +10,6 @@
 #include "core/model/text/llama_encoder.h"
 #include "core/model/text/prompt_encoder.h"
 #include "core/model/layers.h"
-#include "core/util/error.h"
 #include "tests/support/test_support.h"
 
 namespace ditstream::text {
@@ -100,13 +99,6 @@ TEST(TextGpu, TinyPromptEncoderInBf16MatchesFp32OnTheCpu) {
   // Padding rows included: they are what diffusers returns too.
   EXPECT_LE(dt::relative_l2(got.prompt_embeds.cpu().to(at::kFloat), want.prompt_embeds), 0.03);
   EXPECT_LE(dt::relative_l2(got.pooled_prompt_embeds.cpu().to(at::kFloat), want.pooled_prompt_embeds), 0.03);
-}
-
-TEST(TextGpu, Fp8NeedsCudaWeights) {
-  c10::InferenceMode guard;
-  model::Linear linear(32, 32, false);
-  linear.init_random(at::kCPU, at::kFloat, 1);
-  EXPECT_THROW(linear.quantize_fp8(), Error);
 }
 
 }  // namespace

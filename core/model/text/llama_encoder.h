@@ -95,7 +95,8 @@ class LlamaModel : public model::Module {
   // Returns hidden_states[-(skip_last + 1)]: [B, L, hidden] in the weights' dtype.
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask, int64_t skip_last) const;
 
-  // Projection weights to fp8 e4m3 with per-channel scales (CUDA only; embeddings and norms stay).
+  // Projection weights to fp8 e4m3 with per-channel scales (model::Linear::quantize_fp8; embeddings
+  // and norms stay). Projection sizes must be multiples of 16.
   void quantize_fp8();
 
  private:

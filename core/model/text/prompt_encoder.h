@@ -41,7 +41,7 @@ inline constexpr int64_t kHunyuanVideoCropStart = 95;
 struct PromptEncoderOptions {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;  // weights and outputs (bf16 on the GPU)
-  bool fp8 = false;                   // projection weights in e4m3 (CUDA only)
+  bool fp8 = false;                   // projection weights in e4m3 (model::Linear's fp8 path)
   std::string prompt_template = kHunyuanVideoPromptTemplate;
   std::optional<int64_t> crop_start;  // nullopt: computed from the tokenizer (see above)
   int64_t max_sequence_length = 256;
