@@ -58,7 +58,11 @@ double peak_memory_gib() {
 
 void reset_peak_memory() {
 #ifdef DITSTREAM_WITH_CUDA
-  if (at::hasCUDA()) c10::cuda::CUDACachingAllocator::resetPeakStats(at::cuda::current_device());
+  if (at::hasCUDA()) {
+    // The caching allocator starts lazily with the first allocation; its statistics exist only then.
+    at::empty({1}, at::TensorOptions().device(at::kCUDA));
+    c10::cuda::CUDACachingAllocator::resetPeakStats(at::cuda::current_device());
+  }
 #endif
 }
 
