@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <thread>
 
 #include "core/util/error.h"
 #include "core/util/log.h"
@@ -83,6 +84,20 @@ std::vector<std::string> exchange_strings(c10d::Store& store, const RankEnvironm
   for (const auto& k : keys) {
     const auto bytes = store.get(k);
     out.emplace_back(bytes.begin(), bytes.end());
+  }
+  // Rank 0 hosts the store: it leaves only after every rank has read, or the store could go away
+  // under a rank still reading.
+  const std::string read_key = prefix + "read";
+  store.add(read_key, 1);
+  if (env.rank == 0) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (store.add(read_key, 0) < env.world_size) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw Error(ErrorKind::unavailable, std::string(kContext), key,
+                    "rank 0 waited " + seconds(timeout) + " for all ranks to read");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
   return out;
 }
