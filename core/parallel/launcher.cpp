@@ -103,6 +103,16 @@ uint16_t find_free_port(const std::string& addr) {
 
 std::filesystem::path current_executable() { return std::filesystem::read_symlink("/proc/self/exe"); }
 
+int relaunch_as_ranks(int argc, char** argv, int ranks) {
+  LaunchOptions options;
+  options.ranks = ranks;
+  options.program = current_executable();
+  options.args = without_option(std::vector<std::string>(argv + 1, argv + argc), "--gpus");
+  const auto result = launch_ranks(options);
+  if (result.failed_rank) log::error("launcher: the job failed: {}", result.failure);
+  return result.exit_code;
+}
+
 LaunchResult launch_ranks(const LaunchOptions& options) {
   require(options.ranks >= 1 && options.ranks <= 1024, kContext, "gpus",
           std::to_string(options.ranks) + " is outside [1, 1024]");

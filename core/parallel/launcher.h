@@ -43,4 +43,8 @@ uint16_t find_free_port(const std::string& addr);
 // The running executable, for relaunching itself.
 std::filesystem::path current_executable();
 
+// `--gpus N` in the running program: starts N ranks of this executable with the same arguments
+// minus `--gpus`, waits for them and returns the exit status to use (a failed rank's, reported).
+int relaunch_as_ranks(int argc, char** argv, int ranks);
+
 }  // namespace ditstream::parallel

@@ -387,7 +387,7 @@ std::unique_ptr<Communicator> make_nccl_communicator(c10d::Store& store, const R
   c10::cuda::set_device(static_cast<c10::DeviceIndex>(env.local_rank));
 
   ncclUniqueId id;
-  const std::string key = "ditstream/nccl_unique_id";
+  const std::string key = "ditstream/nccl_unique_id/" + options.name;
   if (env.rank == 0) {
     const ncclResult_t r = ncclGetUniqueId(&id);
     if (r != ncclSuccess) throw Error(ErrorKind::unavailable, std::string(kContext), "unique_id", ncclGetErrorString(r));
@@ -420,7 +420,7 @@ std::unique_ptr<Communicator> make_nccl_communicator(c10d::Store& store, const R
   }
   log::info("rank {}/{}: NCCL {}.{}.{} on cuda:{} (NCCL_NVLS_ENABLE=0)", env.rank, env.world_size, NCCL_MAJOR,
             NCCL_MINOR, NCCL_PATCH, env.local_rank);
-  return std::make_unique<NcclCommunicator>(comm, env.local_rank, options.timeout, "nccl world");
+  return std::make_unique<NcclCommunicator>(comm, env.local_rank, options.timeout, "nccl " + options.name);
 }
 
 }  // namespace ditstream::parallel

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "core/parallel/communicator.h"
 #include "core/parallel/rank_environment.h"
@@ -28,6 +29,9 @@ struct NcclOptions {
   // Longest wait for the ranks to form the communicator and for any one operation to complete;
   // past it the communicator is aborted and every later call throws ditstream::Error.
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  // Names the communicator in the store (its NCCL id's key) and in errors; one store can carry
+  // several communicators with different names.
+  std::string name = "world";
 };
 
 // A communicator over all ranks of `env` on GPU env.local_rank (made current). Every rank must

@@ -75,7 +75,9 @@ std::vector<std::string> exchange_strings(c10d::Store& store, const RankEnvironm
   } catch (const c10::Error& e) {
     std::string missing;
     for (int r = 0; r < env.world_size; ++r) {
-      if (!store.check({keys[r]})) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+      if (store.check({keys[r]})) continue;
+      if (!missing.empty()) missing += ", ";
+      missing += std::to_string(r);
     }
     throw Error(ErrorKind::unavailable, std::string(kContext), key,
                 "rank " + std::to_string(env.rank) + " waited " + seconds(timeout) + " for ranks [" + missing + "]");
@@ -103,7 +105,9 @@ std::vector<std::string> exchange_strings(c10d::Store& store, const RankEnvironm
 }
 
 std::string model_files_digest(const std::filesystem::path& folder) {
-  require(std::filesystem::is_directory(folder), "model files", "model", "'" + folder.string() + "' is not a folder");
+  if (!std::filesystem::is_directory(folder)) {
+    throw_invalid("model files", "model", folder.string() + " is not a folder");
+  }
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(folder)) {
     if (entry.is_regular_file()) files.push_back(entry.path());
@@ -133,7 +137,9 @@ void check_same_model(c10d::Store& store, const RankEnvironment& env, const std:
   const auto all = exchange_strings(store, env, "model_digest", mine, timeout);
   std::string differing;
   for (int r = 1; r < env.world_size; ++r) {
-    if (all[r] != all[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r) + " (" + all[r] + ")";
+    if (all[r] == all[0]) continue;
+    if (!differing.empty()) differing += ", ";
+    differing += std::to_string(r) + " (" + all[r] + ")";
   }
   if (!differing.empty()) {
     throw Error(ErrorKind::bad_file, "model files", folder.string(),

@@ -25,7 +25,7 @@ namespace ditstream::parallel {
 c10::intrusive_ptr<c10d::Store> connect_rendezvous(const RankEnvironment& env, std::chrono::milliseconds timeout);
 
 // Publishes this rank's value under `key` and returns every rank's, in rank order, waiting at most
-// `timeout` for the others.
+// `timeout` for the others. Each key is used once per job.
 std::vector<std::string> exchange_strings(c10d::Store& store, const RankEnvironment& env, const std::string& key,
                                           const std::string& value, std::chrono::milliseconds timeout);
 
