@@ -46,12 +46,13 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
           "holds " + std::to_string(q_video.size(2)) + " tokens, the shard size is " + std::to_string(split_.shard()));
   const bool text = has_text(q_text);
   if (text) {
-    const bool same = q_text.sizes() == k_text.sizes() && q_text.sizes() == v_text.sizes();
-    require(same && q_text.dim() == 4 && q_text.size(0) == q_video.size(0) && q_text.size(1) == q_video.size(1) &&
-                q_text.size(3) == q_video.size(3),
-            kContext, "q_text",
-            "text q/k/v must be [B, H, T, D] like the video's " + shape(q_video) + ", got " + shape(q_text) + ", " +
-                shape(k_text) + ", " + shape(v_text));
+    const auto like_video = [&](const at::Tensor& t) {
+      return t.defined() && t.dim() == 4 && t.size(0) == q_video.size(0) && t.size(1) == q_video.size(1) &&
+             t.size(3) == q_video.size(3);
+    };
+    require(like_video(q_text) && like_video(k_text) && k_text.sizes() == v_text.sizes(), kContext, "q_text",
+            "text q must be [B, H, Tq, D] and text k/v [B, H, Tk, D] like the video's " + shape(q_video) + ", got " +
+                shape(q_text) + ", " + shape(k_text) + ", " + shape(v_text));
   }
   const double scale = scale_.value_or(1.0 / std::sqrt(static_cast<double>(q_video.size(3))));
 
@@ -70,7 +71,7 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
   if (ring_.world_size() == 1) {
     // All keys are here: one SDPA call over cat([video, text]), the padding keys left out.
     const int64_t valid = valid_keys(0);
-    const int64_t lt = text ? qt.size(2) : 0;
+    const int64_t lt = text ? qt.size(2) : 0;  // text queries (keys may be fewer)
     const at::Tensor q_all = text ? at::cat({q, qt}, 2) : q;                                    // [B, h, C + T, D]
     const at::Tensor k_all = text ? at::cat({k.narrow(2, 0, valid), kt}, 2) : k.narrow(2, 0, valid);  // [B, h, valid + T, D]
     const at::Tensor v_all = text ? at::cat({v.narrow(2, 0, valid), vt}, 2) : v.narrow(2, 0, valid);

@@ -25,12 +25,13 @@ class ContextParallelAttention {
 
   struct Output {
     at::Tensor video;  // [B, H, S, D]: this rank's shard
-    at::Tensor text;   // [B, H, T, D]: the same on every rank; undefined without text
+    at::Tensor text;   // [B, H, Tq, D]: the same on every rank; undefined without text
   };
 
-  // q/k/v_video [B, H, S, D] with S = split.shard(), RoPE already applied; q/k/v_text
-  // [B, H, T, D], the same on every rank (undefined or T = 0: no text). The text joins the keys
-  // once, however many ranks hold it.
+  // q/k/v_video [B, H, S, D] with S = split.shard(), RoPE already applied; q_text [B, H, Tq, D]
+  // and k/v_text [B, H, Tk, D], the same on every rank (undefined or Tq = 0: no text; Tk < Tq
+  // when padded text rows still need outputs). The text joins the keys once, however many ranks
+  // hold it.
   Output operator()(const at::Tensor& q_video, const at::Tensor& k_video, const at::Tensor& v_video,
                     const at::Tensor& q_text, const at::Tensor& k_text, const at::Tensor& v_text) const;
 

@@ -33,8 +33,8 @@ struct AttentionResult {
   at::Tensor text;   // [B, H, Lq_text, D], input dtype; undefined without text
 };
 
-// Video q/k/v [B, H, C, D] are this ring rank's chunk; text q/k/v [B, H, T, D] (undefined or T = 0:
-// no text) are the same on every rank. `valid_keys(r)` is how many of ring rank r's C keys are
+// Video q/k/v [B, H, C, D] are this ring rank's chunk; text q [B, H, Tq, D] and k/v [B, H, Tk, D]
+// (undefined or empty: no text) are the same on every rank. `valid_keys(r)` is how many of ring rank r's C keys are
 // real tokens (the rest is padding and is left out). The text output is merged in ring-rank order
 // on every rank, so all ranks produce bit-identical text.
 AttentionResult ring_attention(Communicator& ring, const at::Tensor& q_video, const at::Tensor& k_video,

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "core/parallel/context_parallel_attention.h"
+
 namespace ditstream::model::hunyuan_video {
 namespace {
 
@@ -13,6 +15,34 @@ constexpr double kEps = 1e-6;
 at::Tensor rope_video_part(const at::Tensor& x, int64_t video_len, const RopeTables& rope) {
   if (video_len == x.size(1)) return apply_rope(x, rope, 1);
   return at::cat({apply_rope(x.narrow(1, 0, video_len), rope, 1), x.narrow(1, video_len, x.size(1) - video_len)}, 1);
+}
+
+// Attention over [video, text] given the two parts, each [B, L*, H, D] -> [B, Lv + Lt, H·D]: on
+// one device joint_attention, in a context-parallel job across the ranks (per sample when the
+// samples' valid text lengths differ).
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& tq,
+                  const at::Tensor& tk, const at::Tensor& tv, const BlockContext& ctx) {
+  const int64_t video_len = q.size(1);
+  if (ctx.context_parallel == nullptr) {
+    return joint_attention(at::cat({q, tq}, 1), at::cat({k, tk}, 1), at::cat({v, tv}, 1), video_len,
+                           ctx.text_lengths);
+  }
+  const auto& attention = *ctx.context_parallel;
+  const auto heads_first = [](const at::Tensor& x) { return x.transpose(1, 2); };  // [B, H, L, D]
+  std::vector<at::Tensor> parts;
+  for (int64_t b = 0; b < q.size(0);) {
+    // A run of samples with the same valid text length goes in one call.
+    int64_t e = b + 1;
+    while (e < q.size(0) && ctx.text_lengths[e] == ctx.text_lengths[b]) ++e;
+    const int64_t valid = ctx.text_lengths[b];
+    const auto rows = [&](const at::Tensor& x) { return heads_first(x.narrow(0, b, e - b)); };
+    const auto out = attention(rows(q), rows(k), rows(v), rows(tq), rows(tk).narrow(2, 0, valid),
+                               rows(tv).narrow(2, 0, valid));
+    parts.push_back(at::cat({out.video, out.text}, 2));  // [b..e, H, Lv + Lt, D]
+    b = e;
+  }
+  const at::Tensor out = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
+  return out.transpose(1, 2).flatten(2).to(q.scalar_type());  // [B, Lv + Lt, H·D]
 }
 
 }  // namespace
@@ -74,8 +104,7 @@ std::pair<at::Tensor, at::Tensor> HunyuanVideoAttention::forward_dual(const at::
   const at::Tensor tq = norm_added_q_->forward(heads_view(add_q_proj_->forward(text)));      // [B, Lt, H, D]
   const at::Tensor tk = norm_added_k_->forward(heads_view(add_k_proj_->forward(text)));
   const at::Tensor tv = heads_view(add_v_proj_->forward(text));
-  const at::Tensor out = joint_attention(at::cat({q, tq}, 1), at::cat({k, tk}, 1), at::cat({v, tv}, 1), video_len,
-                                         ctx.text_lengths);  // [B, Lv + Lt, C]
+  const at::Tensor out = attend(q, k, v, tq, tk, tv, ctx);  // [B, Lv + Lt, C]
   return {to_out_->forward(out.narrow(1, 0, video_len)),
           to_add_out_->forward(out.narrow(1, video_len, out.size(1) - video_len))};
 }
@@ -85,7 +114,11 @@ at::Tensor HunyuanVideoAttention::forward_single(const at::Tensor& joint, int64_
   const at::Tensor q = rope_video_part(norm_q_.forward(heads_view(to_q_.forward(joint))), video_len, ctx.rope);
   const at::Tensor k = rope_video_part(norm_k_.forward(heads_view(to_k_.forward(joint))), video_len, ctx.rope);
   const at::Tensor v = heads_view(to_v_.forward(joint));  // [B, L, H, D]
-  return joint_attention(q, k, v, video_len, ctx.text_lengths);
+  if (ctx.context_parallel == nullptr) return joint_attention(q, k, v, video_len, ctx.text_lengths);
+  const int64_t text_len = joint.size(1) - video_len;
+  const auto video = [&](const at::Tensor& x) { return x.narrow(1, 0, video_len); };
+  const auto text = [&](const at::Tensor& x) { return x.narrow(1, video_len, text_len); };
+  return attend(video(q), video(k), video(v), text(q), text(k), text(v), ctx);
 }
 
 HunyuanVideoTransformerBlock::HunyuanVideoTransformerBlock(int64_t heads, int64_t head_dim, int64_t mlp_dim)
