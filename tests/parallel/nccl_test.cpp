@@ -13,7 +13,11 @@
 #include <cstdlib>
 #include <thread>
 
+#include <c10/core/InferenceMode.h>
+
+#include "core/model/hunyuan_video/transformer.h"
 #include "core/parallel/context_parallel_attention.h"
+#include "core/parallel/context_parallel_transformer.h"
 #include "core/parallel/launcher.h"
 #include "core/parallel/mesh.h"
 #include "core/parallel/nccl_communicator.h"
@@ -155,6 +159,40 @@ TEST(NcclRank, ContextParallelAttentionMatchesOneDevice) {
     check_attention({n, 1}, type, tol);  // Ulysses
     check_attention({1, n}, type, tol);  // ring
     if (n % 2 == 0 && n > 2) check_attention({n / 2, 2}, type, tol);
+  }
+}
+
+// A full-size HunyuanVideo step (random bf16 weights, 320x512x33) on all ranks equals the step on
+// one GPU, for every mesh the world size allows.
+TEST(NcclRank, FullSizeStepMatchesOneGpu) {
+  REQUIRE_GPU();
+  auto& comm = *group().world;
+  const int n = comm.world_size();
+  c10::InferenceMode guard;
+  model::hunyuan_video::HunyuanVideoTransformerConfig config;
+  model::hunyuan_video::HunyuanVideoTransformer3DModel model(config);
+  model.init_random(at::Device(at::kCUDA, group().env.local_rank), at::kBFloat16, 0);
+  const auto bf16 = gpu(at::kBFloat16);
+  auto gen = at::detail::createCPUGenerator(3);
+  model::hunyuan_video::TransformerInputs in;
+  in.hidden_states = at::randn({1, 16, 9, 40, 64}, gen).to(bf16);  // 320x512x33 -> 9 x 20 x 32 tokens
+  in.timestep = at::full({1}, 500.0, bf16);
+  in.encoder_hidden_states = at::randn({1, 64, config.text_embed_dim}, gen).to(bf16);
+  in.encoder_attention_mask = at::ones({1, 64}, at::kLong);
+  in.encoder_attention_mask.narrow(1, 50, 14).zero_();  // padded text is cut
+  in.pooled_projections = at::randn({1, config.pooled_projection_dim}, gen).to(bf16);
+  in.guidance = at::full({1}, 6000.0, bf16);
+  const at::Tensor expected = model.forward(in).to(at::kFloat).cpu();
+
+  std::vector<parallel::MeshConfig> meshes{{n, 1}, {1, n}};
+  if (n >= 4 && n % 2 == 0) meshes.push_back({n / 2, 2});
+  for (const auto& mesh : meshes) {
+    parallel::ContextParallelTransformer transformer(model, comm, mesh);
+    SCOPED_TRACE(transformer.mesh().to_string());
+    const at::Tensor out = transformer.forward(in).to(at::kFloat).cpu();
+    const double rel = testing::relative_l2(out, expected);
+    EXPECT_LE(rel, 1e-2);
+    if (comm.rank() == 0) std::printf("full-size step, %s: relative L2 %.3e\n", transformer.mesh().to_string().c_str(), rel);
   }
 }
 
