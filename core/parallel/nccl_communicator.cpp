@@ -77,8 +77,8 @@ ncclConfig_t nonblocking_config() {
 // releases kernels stuck waiting for a dead peer) and marks it failed.
 class Watchdog {
  public:
-  Watchdog(ncclComm_t comm, std::chrono::milliseconds timeout, std::string name)
-      : comm_(comm), timeout_(timeout), name_(std::move(name)), thread_([this] { run(); }) {}
+  Watchdog(ncclComm_t comm, int device, std::chrono::milliseconds timeout, std::string name)
+      : comm_(comm), device_(device), timeout_(timeout), name_(std::move(name)), thread_([this] { run(); }) {}
 
   ~Watchdog() {
     {
@@ -122,6 +122,7 @@ class Watchdog {
   };
 
   void run() {
+    cudaSetDevice(device_);  // the events live on this rank's GPU
     std::unique_lock lock(mutex_);
     while (!stop_ && failure_.empty()) {
       cv_.wait_for(lock, std::chrono::milliseconds(20));
@@ -160,6 +161,7 @@ class Watchdog {
   }
 
   ncclComm_t comm_;
+  int device_;
   std::chrono::milliseconds timeout_;
   std::string name_;
   mutable std::mutex mutex_;
@@ -194,7 +196,7 @@ class NcclCommunicator final : public Communicator {
         side_stream_(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device))) {
     ncclCommUserRank(comm_, &rank_);
     ncclCommCount(comm_, &world_);
-    watchdog_ = std::make_unique<Watchdog>(comm_, timeout_, name + " rank " + std::to_string(rank_));
+    watchdog_ = std::make_unique<Watchdog>(comm_, device_, timeout_, name + " rank " + std::to_string(rank_));
   }
 
   ~NcclCommunicator() override {

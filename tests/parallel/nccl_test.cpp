@@ -35,23 +35,20 @@ using parallel::Communicator;
 #define REQUIRE_GPU() \
   if (!testing::cuda_available()) GTEST_SKIP() << "no CUDA device: NCCL tests need a GPU"
 
-// One world per process, formed on first use.
+// One world per process, formed on first use and never destroyed: NCCL must not be torn down
+// during static destruction, after the CUDA runtime may be gone.
 parallel::RankGroup& group() {
-  static parallel::RankGroup g = [] {
+  static parallel::RankGroup* g = [] {
     auto env = parallel::rank_environment_from_process();
-    parallel::RankGroup out;
-    out.env = env;
-    if (!env.is_distributed()) {
-      // A world of one still goes through NCCL.
-      env.master_port = parallel::find_free_port("127.0.0.1");
-    }
-    out.store = parallel::connect_rendezvous(env, 60s);
-    parallel::check_same_model(*out.store, env, testing::tiny_model_dir(), 60s);
-    out.world = parallel::make_nccl_communicator(*out.store, env, {60s, "world"});
-    out.env = env;
+    if (!env.is_distributed()) env.master_port = parallel::find_free_port("127.0.0.1");  // a world of one
+    auto* out = new parallel::RankGroup();
+    out->env = env;
+    out->store = parallel::connect_rendezvous(env, 60s);
+    parallel::check_same_model(*out->store, env, testing::tiny_model_dir(), 60s);
+    out->world = parallel::make_nccl_communicator(*out->store, env, {60s, "world"});
     return out;
   }();
-  return g;
+  return *g;
 }
 
 at::TensorOptions gpu(at::ScalarType type) {
