@@ -2,7 +2,7 @@
 // GPU: seconds per step on 1 GPU (rank 0 alone) and on N for each mesh, the speed-up, the share
 // of the step the compute stream spends in (or waiting for) communication, and the N-rank output's
 // relative L2 distance to the 1-GPU output.
-//   bench_context_parallel --gpus N [--cases 544x960x61,720x1280x129] [--modes ulysses,ring,mixed]
+//   bench_context_parallel --gpus N [--cases 544x960x61,720x1280x129] [--modes auto,ulysses,ring,mixed]
 //                          [--text-tokens 256] [--repeat R] [--json docs/benchmarks/context_parallel.json]
 // With --gpus it starts its own N ranks; under torchrun/mpirun leave --gpus out.
 #include <ATen/ATen.h>
@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -173,6 +174,7 @@ int main(int argc, char** argv) {
     if (lead) std::printf("context parallel: %d ranks on %s\n", n, bench::device_name().c_str());
 
     bench::Record record("context_parallel", "scripts/device/cp-2gpu.sh");
+    std::map<std::string, std::unique_ptr<parallel::ContextParallelTransformer>> transformers;
     const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
     for (const auto& name : split_list(cases_arg)) {
       Case c{name, 0, 0, 0};
@@ -203,19 +205,26 @@ int main(int argc, char** argv) {
       times->total_and_clear();
 
       for (const auto& mode : split_list(modes_arg)) {
-        parallel::MeshConfig mesh;
-        if (mode == "ulysses") mesh = {n, 1};
-        else if (mode == "ring") mesh = {1, n};
-        else if (mode == "mixed") {
-          if (n < 4 || n % 2 != 0) {
-            if (lead) std::printf("%s mixed: needs an even world of 4 or more ranks, skipped\n", c.name.c_str());
-            continue;
+        auto found = transformers.find(mode);
+        if (found == transformers.end()) {
+          parallel::MeshConfig mesh;
+          if (mode == "auto") mesh = {};  // choose_mesh's pick
+          else if (mode == "ulysses") mesh = {n, 1};
+          else if (mode == "ring") mesh = {1, n};
+          else if (mode == "mixed") {
+            if (n < 4 || n % 2 != 0) {
+              if (lead) std::printf("%s mixed: needs an even world of 4 or more ranks, skipped\n", c.name.c_str());
+              continue;
+            }
+            mesh = {n / 2, 2};
+          } else {
+            throw Error(ErrorKind::invalid_argument, "bench", "--modes", "'" + mode + "' is not auto|ulysses|ring|mixed");
           }
-          mesh = {n / 2, 2};
-        } else {
-          throw Error(ErrorKind::invalid_argument, "bench", "--modes", "'" + mode + "' is not ulysses|ring|mixed");
+          // The mesh groups (NCCL communicators) are formed once per mode.
+          found = transformers.emplace(mode, std::make_unique<parallel::ContextParallelTransformer>(model, world, mesh))
+                      .first;
         }
-        parallel::ContextParallelTransformer transformer(model, world, mesh);
+        auto& transformer = *found->second;
         at::Tensor out;
         transformer.forward(in);  // warm-up
         world.barrier();
