@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "core/parallel/reductions.h"
 #include "core/parallel/sequence_split.h"
 #include "core/util/error.h"
 #include "tests/parallel/thread_ranks.h"
@@ -103,6 +104,24 @@ TEST(SequenceSplit, PadsTheLastShardsAndGathersBack) {
       EXPECT_EQ(local.narrow(1, valid, s.shard() - valid).abs().sum().item<float>(), 0.0f);
       EXPECT_TRUE(at::equal(s.gather(comm, local, -2), full));
     });
+  }
+}
+
+TEST(Reductions, RelativeL1OverShardsEqualsOneDevice) {
+  at::manual_seed(5);
+  const at::Tensor now = at::randn({2, 13, 4}, at::kDouble);   // [B, L, C]
+  const at::Tensor before = at::randn({2, 13, 4}, at::kDouble);
+  const double expected = ((now - before).abs().mean() / before.abs().mean()).item<double>();
+  for (int n : {1, 2, 3, 4}) {
+    std::vector<double> got(n);
+    testing::run_thread_ranks(n, [&](parallel::Communicator& comm) {
+      const parallel::SequenceSplit s(13, n, comm.rank());
+      at::Tensor a = s.shard_of(now, 1);
+      a.narrow(1, s.local_valid(), s.shard() - s.local_valid()).fill_(7.0);  // padding rows: must not count
+      const at::Tensor b = s.shard_of(before, 1);
+      got[comm.rank()] = parallel::global_relative_l1(comm, s, a, b, 1);
+    });
+    for (double g : got) EXPECT_NEAR(g, expected, 1e-12) << n << " ranks";
   }
 }
 
