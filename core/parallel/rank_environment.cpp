@@ -84,6 +84,7 @@ RankEnvironment rank_environment_from(const EnvironmentLookup& lookup) {
                 std::to_string(env.local_world_size) + " on this host)");
   }
   if (const auto port = read_integer(lookup, "MASTER_PORT", 1, 65535)) env.master_port = static_cast<uint16_t>(*port);
+  env.agent_store = env.source == RankSource::torchrun && lookup("TORCHELASTIC_USE_AGENT_STORE") == "True";
   return env;
 }
 

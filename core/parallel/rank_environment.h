@@ -24,6 +24,9 @@ struct RankEnvironment {
   std::string master_addr = "127.0.0.1";
   uint16_t master_port = 29500;
   RankSource source = RankSource::single;
+  // torchrun's agent already hosts the store at MASTER_ADDR:MASTER_PORT
+  // (TORCHELASTIC_USE_AGENT_STORE=True): every rank, rank 0 included, connects as a client.
+  bool agent_store = false;
 
   bool is_distributed() const { return world_size > 1; }
 };

@@ -45,7 +45,7 @@ void hash_range(uint64_t& h, std::ifstream& in, std::streamoff offset, std::stre
 c10::intrusive_ptr<c10d::Store> connect_rendezvous(const RankEnvironment& env, std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions options;
   options.port = env.master_port;
-  options.isServer = env.rank == 0;
+  options.isServer = env.rank == 0 && !env.agent_store;
   options.numWorkers = static_cast<size_t>(env.world_size);
   options.waitWorkers = true;
   options.timeout = timeout;
@@ -57,7 +57,7 @@ c10::intrusive_ptr<c10d::Store> connect_rendezvous(const RankEnvironment& env, s
   } catch (const c10::Error& e) {
     const std::string first_line = std::string(e.what_without_backtrace()).substr(0, 300);
     throw Error(ErrorKind::unavailable, std::string(kContext), "MASTER_ADDR",
-                env.rank == 0 ? "rank 0 could not serve " + where + " or not all " + std::to_string(env.world_size) +
+                options.isServer ? "rank 0 could not serve " + where + " or not all " + std::to_string(env.world_size) +
                                     " ranks joined within " + seconds(timeout) + ": " + first_line
                               : "rank " + std::to_string(env.rank) + " could not reach the master at " + where +
                                     " within " + seconds(timeout) + ": " + first_line);

@@ -19,7 +19,8 @@ class Store;
 
 namespace ditstream::parallel {
 
-// Connects this rank to the job's store (rank 0 creates it and waits for all ranks). Throws
+// Connects this rank to the job's store (rank 0 creates it and waits for all ranks, unless
+// torchrun's agent hosts it already: RankEnvironment::agent_store). Throws
 // ditstream::Error (unavailable) naming the address when the master cannot be reached or not
 // every rank joins within `timeout`.
 c10::intrusive_ptr<c10d::Store> connect_rendezvous(const RankEnvironment& env, std::chrono::milliseconds timeout);

@@ -50,6 +50,8 @@ TEST(RankEnvironment, Torchrun) {
   EXPECT_EQ(env.master_addr, "10.0.0.7");
   EXPECT_EQ(env.master_port, 29511);
   EXPECT_TRUE(env.is_distributed());
+  EXPECT_FALSE(env.agent_store);
+  EXPECT_TRUE(parse({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}}).agent_store);
 }
 
 TEST(RankEnvironment, OpenMpiWithDefaultsOnOneHost) {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <fstream>
 #include <mutex>
@@ -90,6 +91,31 @@ TEST(Rendezvous, MismatchedModelFilesFailEveryRank) {
     EXPECT_NE(e.find("ranks [1 ("), std::string::npos) << e;
     EXPECT_NE(e.find("do not hold the same model files as rank 0"), std::string::npos) << e;
   }
+}
+
+TEST(Rendezvous, TorchrunAgentStoreIsJoinedAsAClient) {
+  // torchrun's agent hosts the store on MASTER_PORT; rank 0 must not try to serve it again.
+  c10d::TCPStoreOptions agent_options;
+  agent_options.port = parallel::find_free_port("127.0.0.1");
+  agent_options.isServer = true;
+  agent_options.waitWorkers = false;
+  auto agent = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", agent_options);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        auto env = env_for(r, 2, agent_options.port);
+        env.agent_store = true;
+        auto store = parallel::connect_rendezvous(env, 10s);
+        parallel::check_same_model(*store, env, testing::tiny_model_dir(), 10s);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors, (std::vector<std::string>{"", ""}));
 }
 
 TEST(Rendezvous, UnreachableMasterFailsWithinTheTimeout) {
