@@ -28,6 +28,7 @@ std::unique_ptr<HunyuanVideoTransformer3DModel> HunyuanVideoTransformer3DModel::
   auto config = HunyuanVideoTransformerConfig::from_config(folder.config("transformer"));
   auto model = std::make_unique<HunyuanVideoTransformer3DModel>(std::move(config));
   model->load(folder.weights("transformer"), options);
+  model->prepare();
   return model;
 }
 
@@ -135,8 +136,21 @@ void HunyuanVideoTransformer3DModel::validate(const TransformerInputs& in) {
   }
 }
 
+void HunyuanVideoTransformer3DModel::prepare() {
+  // Cheap when nothing changed: each fused projection checks that its parts still view it.
+  for (auto* block : transformer_blocks_) block->fuse_projections();
+  for (auto* block : single_transformer_blocks_) block->fuse_projections();
+}
+
+void HunyuanVideoTransformer3DModel::quantize_fp8() {
+  prepare();
+  for (auto* block : transformer_blocks_) block->quantize_fp8();
+  for (auto* block : single_transformer_blocks_) block->quantize_fp8();
+}
+
 HunyuanVideoTransformer3DModel::State HunyuanVideoTransformer3DModel::begin(const TransformerInputs& in) {
   validate(in);
+  prepare();
   State s;
   const auto x = in.hidden_states.sizes();
   s.batch = x[0];
@@ -177,7 +191,7 @@ void HunyuanVideoTransformer3DModel::run_remaining_blocks(State& s) {
   if (single_transformer_blocks_.size() == 0) return;
   const int64_t video_len = s.video.size(1);
   at::Tensor joint = at::cat({s.video, s.text}, 1);  // [B, Lv + Lt, C]
-  for (auto* block : single_transformer_blocks_) joint = block->forward(joint, video_len, ctx);
+  for (auto* block : single_transformer_blocks_) joint = block->forward(std::move(joint), video_len, ctx);
   s.video = joint.narrow(1, 0, video_len);
   s.text = joint.narrow(1, video_len, joint.size(1) - video_len);
 }

@@ -52,12 +52,16 @@ class HunyuanVideoTransformer3DModel : public Module {
     const parallel::ContextParallelAttention* context_parallel = nullptr;
   };
 
-  // Reads `transformer/config.json` and loads `transformer/` weights with `options`.
+  // Reads `transformer/config.json`, loads `transformer/` weights with `options` and prepares the
+  // runtime layout (prepare()).
   static std::unique_ptr<HunyuanVideoTransformer3DModel> from_folder(const io::DiffusersFolder& folder,
                                                                      const LoadOptions& options);
   explicit HunyuanVideoTransformer3DModel(HunyuanVideoTransformerConfig config);
 
   const HunyuanVideoTransformerConfig& config() const { return config_; }
+  // Where the weights live and their dtype (after load() or init_random()).
+  at::Device parameter_device() const { return proj_out_.weight().device(); }
+  at::ScalarType parameter_dtype() const { return proj_out_.weight().scalar_type(); }
 
   at::Tensor forward(const TransformerInputs& inputs);
 
@@ -70,6 +74,16 @@ class HunyuanVideoTransformer3DModel : public Module {
 
   // Throws ditstream::Error naming the input, its value and what is allowed.
   void validate(const TransformerInputs& inputs);
+
+  // Runtime layout for inference (begin() calls it; cheap when nothing changed): projections that
+  // read the same input are fused into one GEMM each, and their parameters become views of the
+  // fused weights, so no memory is added and names stay. After a load() it fuses again.
+  void prepare();
+  // Big linear layers (attention projections and MLPs of every block) in float8 e4m3 with
+  // per-channel weight scales and per-token activation scales (the fp8 GEMM on CUDA; emulated on
+  // the CPU); embeddings, the refiner and the output layer stay as they are. Releases the full-
+  // precision copies of those weights; load() restores full precision.
+  void quantize_fp8();
 
  private:
   HunyuanVideoTransformerConfig config_;
