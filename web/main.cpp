@@ -3,11 +3,14 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "core/io/diffusers_folder.h"
+#include "core/parallel/launcher.h"
+#include "core/parallel/rank_group.h"
 #include "core/util/error.h"
 #include "core/util/log.h"
 #include "stream/stream_info.h"
@@ -22,6 +25,8 @@ struct ServeOptions {
   std::string bind = "127.0.0.1";
   uint16_t port = 8080;
   int http_threads = 4;
+  int gpus = 1;
+  int rank_timeout_s = 300;
 };
 
 void wait_for_signal() {
@@ -43,6 +48,12 @@ int serve(const ServeOptions& options) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   const auto folder = io::DiffusersFolder::open(options.model);
+  const auto ranks = parallel::join_rank_group(parallel::rank_environment_from_process(), options.model,
+                                               std::chrono::seconds(options.rank_timeout_s));
+  if (ranks.env.rank != 0) {  // rank 0 serves; the others follow it
+    wait_for_signal();
+    return 0;
+  }
   const auto streaming = stream::init_streaming();
   log::info("model {} ({}), {}", options.model.string(), folder.pipeline_class(), streaming.gstreamer_version);
 
@@ -83,10 +94,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--bind", serve_options.bind, "address to listen on");
   serve_cmd->add_option("--port", serve_options.port, "port to listen on (0: any free port)");
   serve_cmd->add_option("--http-threads", serve_options.http_threads, "HTTP worker threads")->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--gpus", serve_options.gpus, "GPUs to use, one rank process each")->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--rank-timeout", serve_options.rank_timeout_s, "seconds to wait for the other ranks")
+      ->check(CLI::Range(1, 3600));
 
   CLI11_PARSE(app, argc, argv);
   try {
     log::set_level(log::parse_level(log_level, "--log-level"));
+    if (*serve_cmd && serve_options.gpus > 1 && std::getenv("RANK") == nullptr) {
+      return parallel::relaunch_as_ranks(argc, argv, serve_options.gpus);
+    }
     if (*serve_cmd) return serve(serve_options);
   } catch (const ditstream::Error& e) {
     log::error("{}", e.what());

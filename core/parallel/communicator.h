@@ -10,6 +10,15 @@
 
 namespace ditstream::parallel {
 
+// A ring step in flight (see Communicator::ring_exchange_async).
+class PendingExchange {
+ public:
+  virtual ~PendingExchange() = default;
+  // What the previous rank sent. On a GPU the returned tensor is ready for work queued on the
+  // caller's current stream after this call; call once.
+  virtual at::Tensor wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -29,6 +38,16 @@ class Communicator {
   // Sends `send` to rank (rank+1) % world and returns what rank (rank-1) % world sent (ring step).
   virtual at::Tensor ring_exchange(const at::Tensor& send) = 0;
   virtual void barrier() = 0;
+
+  // Starts a ring step and returns at once, so the caller can compute while the tensor travels.
+  // `send` must not be modified until wait() returns. Every rank must call it. The default runs
+  // the step eagerly (for in-process implementations, where there is nothing to overlap).
+  virtual std::unique_ptr<PendingExchange> ring_exchange_async(const at::Tensor& send);
+
+  // A sub-communicator over the ranks that pass the same `color`, ordered by `key` (then by rank),
+  // like MPI_Comm_split. Every rank of this communicator must call it. Meshes use it for their
+  // Ulysses and ring groups.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 };
 
 // World of one: every collective is the identity.

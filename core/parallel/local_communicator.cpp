@@ -1,7 +1,9 @@
 // The single-rank and in-process (threads) communicators.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 
 #include "core/parallel/communicator.h"
@@ -20,6 +22,17 @@ class SingleRankCommunicator final : public Communicator {
   void broadcast(at::Tensor&, int) override {}
   at::Tensor ring_exchange(const at::Tensor& send) override { return send; }
   void barrier() override {}
+  std::unique_ptr<Communicator> split(int, int) override { return std::make_unique<SingleRankCommunicator>(); }
+};
+
+// A ring step that already happened.
+class CompletedExchange final : public PendingExchange {
+ public:
+  explicit CompletedExchange(at::Tensor received) : received_(std::move(received)) {}
+  at::Tensor wait() override { return std::move(received_); }
+
+ private:
+  at::Tensor received_;
 };
 
 // Shared by the thread ranks: each collective deposits every rank's tensor, waits for all, then
@@ -41,6 +54,7 @@ struct ThreadGroup {
 
   int world;
   std::vector<at::Tensor> slots;
+  std::map<int, std::shared_ptr<ThreadGroup>> children;  // handed from a split's leader to its members
   std::mutex mutex;
   std::condition_variable cv;
   int waiting = 0;
@@ -86,6 +100,34 @@ class ThreadCommunicator final : public Communicator {
 
   void barrier() override { group_->arrive(); }
 
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    const auto all = exchange(at::tensor(std::vector<int64_t>{color, key}, at::kLong));
+    std::vector<std::pair<int64_t, int>> members;  // (key, rank) of the ranks with my color
+    for (int r = 0; r < group_->world; ++r) {
+      if (all[r][0].item<int64_t>() == color) members.emplace_back(all[r][1].item<int64_t>(), r);
+    }
+    std::sort(members.begin(), members.end());
+    const int leader = members.front().second;
+    int new_rank = 0;
+    while (members[new_rank].second != rank_) ++new_rank;
+    if (rank_ == leader) {
+      std::lock_guard lock(group_->mutex);
+      group_->children[color] = std::make_shared<ThreadGroup>(static_cast<int>(members.size()));
+    }
+    group_->arrive();
+    std::shared_ptr<ThreadGroup> child;
+    {
+      std::lock_guard lock(group_->mutex);
+      child = group_->children.at(color);
+    }
+    group_->arrive();
+    if (rank_ == leader) {
+      std::lock_guard lock(group_->mutex);
+      group_->children.erase(color);
+    }
+    return std::make_unique<ThreadCommunicator>(std::move(child), new_rank);
+  }
+
  private:
   // Deposits `mine`, waits for every rank, and returns clones of all deposits in rank order.
   std::vector<at::Tensor> exchange(const at::Tensor& mine) {
@@ -102,6 +144,10 @@ class ThreadCommunicator final : public Communicator {
 };
 
 }  // namespace
+
+std::unique_ptr<PendingExchange> Communicator::ring_exchange_async(const at::Tensor& send) {
+  return std::make_unique<CompletedExchange>(ring_exchange(send));
+}
 
 std::unique_ptr<Communicator> make_single_rank_communicator() { return std::make_unique<SingleRankCommunicator>(); }
 

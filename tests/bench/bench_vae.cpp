@@ -59,6 +59,9 @@ class GatherOnFirstDevice : public parallel::Communicator {
   void broadcast(at::Tensor& t, int root) override { inner_->broadcast(t, root); }
   at::Tensor ring_exchange(const at::Tensor& send) override { return inner_->ring_exchange(send); }
   void barrier() override { inner_->barrier(); }
+  std::unique_ptr<parallel::Communicator> split(int color, int key) override {
+    return std::make_unique<GatherOnFirstDevice>(inner_->split(color, key));
+  }
 
  private:
   std::unique_ptr<parallel::Communicator> inner_;

@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "core/kernels/fused_ops.h"
+#include "core/parallel/context_parallel_attention.h"
 #include "core/util/log.h"
 
 namespace ditstream::model::hunyuan_video {
@@ -34,6 +35,31 @@ at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
     }
   }
   return at::scaled_dot_product_attention(q, k, v);
+}
+
+// Attention over the joint [video, text] q/k/v [B, Lv + Lt, H, D] -> [B, Lv + Lt, H·D]: on one
+// device joint_attention; in a context-parallel job (the video part is this rank's shard) across
+// the ranks, per run of samples with the same valid text length.
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t video_len,
+                  const BlockContext& ctx) {
+  if (ctx.context_parallel == nullptr) return joint_attention(q, k, v, video_len, ctx.text_lengths);
+  const auto& attention = *ctx.context_parallel;
+  const int64_t text_len = q.size(1) - video_len;
+  std::vector<at::Tensor> parts;
+  for (int64_t b = 0; b < q.size(0);) {
+    int64_t e = b + 1;
+    while (e < q.size(0) && ctx.text_lengths[e] == ctx.text_lengths[b]) ++e;
+    const int64_t valid = ctx.text_lengths[b];
+    const auto video = [&](const at::Tensor& x) { return x.narrow(0, b, e - b).narrow(1, 0, video_len).transpose(1, 2); };
+    const auto text = [&](const at::Tensor& x, int64_t n) {
+      return x.narrow(0, b, e - b).narrow(1, video_len, n).transpose(1, 2);  // [b..e, H, n, D]
+    };
+    const auto out = attention(video(q), video(k), video(v), text(q, text_len), text(k, valid), text(v, valid));
+    parts.push_back(at::cat({out.video, out.text}, 2));  // [b..e, H, Lv + Lt, D]
+    b = e;
+  }
+  const at::Tensor out = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
+  return out.transpose(1, 2).flatten(2).to(q.scalar_type());  // [B, Lv + Lt, H·D]
 }
 
 }  // namespace
@@ -125,7 +151,7 @@ std::pair<at::Tensor, at::Tensor> HunyuanVideoAttention::forward_dual(const at::
   {
     // Scoped so the packed projections and the joint q/k/v are freed before the output projections.
     const Qkv qkv = joint_qkv(qkv_.forward(video), add_qkv_.forward(text), *norm_added_q_, *norm_added_k_, ctx);
-    out = joint_attention(qkv.q, qkv.k, qkv.v, video_len, ctx.text_lengths);  // [B, Lv + Lt, C]
+    out = attend(qkv.q, qkv.k, qkv.v, video_len, ctx);  // [B, Lv + Lt, C]
   }
   return {to_out_->forward(out.narrow(1, 0, video_len)),
           to_add_out_->forward(out.narrow(1, video_len, out.size(1) - video_len))};
@@ -135,7 +161,7 @@ at::Tensor HunyuanVideoAttention::forward_single(const at::Tensor& qkv, int64_t 
   const int64_t text_len = qkv.size(1) - video_len;
   // The single block has one q/k norm for both streams; only the video part is rotated.
   const Qkv joint = joint_qkv(qkv.narrow(1, 0, video_len), qkv.narrow(1, video_len, text_len), norm_q_, norm_k_, ctx);
-  return joint_attention(joint.q, joint.k, joint.v, video_len, ctx.text_lengths);
+  return attend(joint.q, joint.k, joint.v, video_len, ctx);
 }
 
 HunyuanVideoTransformerBlock::HunyuanVideoTransformerBlock(int64_t heads, int64_t head_dim, int64_t mlp_dim)

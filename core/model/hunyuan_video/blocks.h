@@ -17,6 +17,10 @@
 #include "core/model/layers.h"
 #include "core/model/module.h"
 
+namespace ditstream::parallel {
+class ContextParallelAttention;
+}
+
 namespace ditstream::model::hunyuan_video {
 
 // What every block needs besides its hidden states.
@@ -24,6 +28,9 @@ struct BlockContext {
   const at::Tensor& temb;                     // [B, C]
   const RopeTables& rope;                     // for the video tokens
   const std::vector<int64_t>& text_lengths;   // valid text tokens per sample, each ≤ text length
+  // Set when the video tokens are this rank's shard of a context-parallel job: attention then
+  // runs across the ranks (core/parallel/context_parallel_attention.h).
+  const parallel::ContextParallelAttention* context_parallel = nullptr;
 };
 
 // softmax(q kᵀ/√d) v over q, k, v [B, L, H, D] (L = video + text tokens, video first) -> [B, L, H·D].

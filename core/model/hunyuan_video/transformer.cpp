@@ -179,12 +179,12 @@ HunyuanVideoTransformer3DModel::State HunyuanVideoTransformer3DModel::begin(cons
 }
 
 void HunyuanVideoTransformer3DModel::run_first_block(State& s) {
-  const BlockContext ctx{s.temb, s.rope, s.text_lengths};
+  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel};
   std::tie(s.video, s.text) = transformer_blocks_[0].forward(s.video, s.text, ctx);
 }
 
 void HunyuanVideoTransformer3DModel::run_remaining_blocks(State& s) {
-  const BlockContext ctx{s.temb, s.rope, s.text_lengths};
+  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel};
   for (size_t i = 1; i < transformer_blocks_.size(); ++i) {
     std::tie(s.video, s.text) = transformer_blocks_[i].forward(s.video, s.text, ctx);
   }

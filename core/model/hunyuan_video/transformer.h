@@ -47,6 +47,9 @@ class HunyuanVideoTransformer3DModel : public Module {
     std::vector<int64_t> text_lengths;  // valid text tokens per sample (≤ Lt)
     std::array<int64_t, 3> grid{};      // post-patch (T', H', W')
     int64_t batch = 0;
+    // Set by a context-parallel run (core/parallel/context_parallel_transformer.h): `video` and
+    // `rope` then hold this rank's shard of the tokens.
+    const parallel::ContextParallelAttention* context_parallel = nullptr;
   };
 
   // Reads `transformer/config.json`, loads `transformer/` weights with `options` and prepares the

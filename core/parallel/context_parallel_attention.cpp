@@ -1,0 +1,93 @@
+#include "core/parallel/context_parallel_attention.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "core/parallel/ring_attention.h"
+#include "core/parallel/ulysses_attention.h"
+#include "core/util/error.h"
+
+namespace ditstream::parallel {
+namespace {
+
+constexpr std::string_view kContext = "context parallel attention";
+
+std::string shape(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+bool has_text(const at::Tensor& t) { return t.defined() && t.size(2) > 0; }
+
+}  // namespace
+
+ContextParallelAttention::ContextParallelAttention(Communicator& ulysses, Communicator& ring, SequenceSplit split,
+                                                   std::optional<double> scale)
+    : ulysses_(ulysses), ring_(ring), split_(split), scale_(scale) {
+  const int world = ulysses.world_size() * ring.world_size();
+  const int rank = ring.rank() * ulysses.world_size() + ulysses.rank();
+  require(split.world_size() == world && split.rank() == rank, kContext, "split",
+          "split for rank " + std::to_string(split.rank()) + " of " + std::to_string(split.world_size()) +
+              " does not match mesh rank " + std::to_string(rank) + " of " + std::to_string(world));
+}
+
+ContextParallelAttention::Output ContextParallelAttention::operator()(const at::Tensor& q_video,
+                                                                      const at::Tensor& k_video,
+                                                                      const at::Tensor& v_video,
+                                                                      const at::Tensor& q_text,
+                                                                      const at::Tensor& k_text,
+                                                                      const at::Tensor& v_text) const {
+  require(q_video.dim() == 4 && q_video.sizes() == k_video.sizes() && q_video.sizes() == v_video.sizes(), kContext,
+          "q_video", "q/k/v must share one [B, H, S, D] shape, got " + shape(q_video) + ", " + shape(k_video) +
+                         ", " + shape(v_video));
+  require(q_video.size(2) == split_.shard(), kContext, "q_video",
+          "holds " + std::to_string(q_video.size(2)) + " tokens, the shard size is " + std::to_string(split_.shard()));
+  const bool text = has_text(q_text);
+  if (text) {
+    const auto like_video = [&](const at::Tensor& t) {
+      return t.defined() && t.dim() == 4 && t.size(0) == q_video.size(0) && t.size(1) == q_video.size(1) &&
+             t.size(3) == q_video.size(3);
+    };
+    require(like_video(q_text) && like_video(k_text) && k_text.sizes() == v_text.sizes(), kContext, "q_text",
+            "text q must be [B, H, Tq, D] and text k/v [B, H, Tk, D] like the video's " + shape(q_video) + ", got " +
+                shape(q_text) + ", " + shape(k_text) + ", " + shape(v_text));
+  }
+  const double scale = scale_.value_or(1.0 / std::sqrt(static_cast<double>(q_video.size(3))));
+
+  // Sequence split → head split within the Ulysses group: one all-to-all for q, k and v.
+  const at::Tensor qkv = sequence_to_head_split(ulysses_, at::stack({q_video, k_video, v_video}));  // [3, B, H/U, C, D]
+  const at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+  const at::Tensor qt = text ? local_heads(ulysses_, q_text) : at::Tensor();  // [B, H/U, T, D]
+  const at::Tensor kt = text ? local_heads(ulysses_, k_text) : at::Tensor();
+  const at::Tensor vt = text ? local_heads(ulysses_, v_text) : at::Tensor();
+
+  // The Ulysses group's tokens are chunk ring.rank() of the padded sequence.
+  const int64_t chunk = q.size(2);
+  auto valid_keys = [&](int ring_rank) { return split_.valid_in(ring_rank * chunk, chunk); };
+
+  at::Tensor video_heads, text_heads;
+  if (ring_.world_size() == 1) {
+    // All keys are here: one SDPA call over cat([video, text]), the padding keys left out.
+    const int64_t valid = valid_keys(0);
+    const int64_t lt = text ? qt.size(2) : 0;  // text queries (keys may be fewer)
+    const at::Tensor q_all = text ? at::cat({q, qt}, 2) : q;                                    // [B, h, C + T, D]
+    const at::Tensor k_all = text ? at::cat({k.narrow(2, 0, valid), kt}, 2) : k.narrow(2, 0, valid);  // [B, h, valid + T, D]
+    const at::Tensor v_all = text ? at::cat({v.narrow(2, 0, valid), vt}, 2) : v.narrow(2, 0, valid);
+    const at::Tensor out = at::scaled_dot_product_attention(q_all, k_all, v_all, std::nullopt, 0.0, false, scale);
+    video_heads = out.narrow(2, 0, chunk);
+    if (text) text_heads = out.narrow(2, chunk, lt);
+  } else {
+    auto result = ring_attention(ring_, q, k, v, qt, kt, vt, valid_keys, scale);
+    video_heads = result.video;
+    text_heads = result.text;
+  }
+
+  Output output;
+  output.video = head_to_sequence_split(ulysses_, video_heads.contiguous());  // [B, H, S, D]
+  if (text) output.text = gather_heads(ulysses_, text_heads);                 // [B, H, T, D]
+  return output;
+}
+
+}  // namespace ditstream::parallel

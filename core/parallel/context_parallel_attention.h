@@ -1,0 +1,47 @@
+// The attention entry point for a context-parallel transformer: called with this rank's shard of
+// the video queries/keys/values and the (replicated) text ones, in place of plain
+// scaled-dot-product attention over cat([video, text]). Inside, the 2-D mesh runs: all-to-all to
+// a head split within the Ulysses group, ring attention within the ring group, all-to-all back.
+// With a world of one it is exactly SDPA over the joined sequence.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <optional>
+
+#include "core/parallel/communicator.h"
+#include "core/parallel/sequence_split.h"
+
+namespace ditstream::parallel {
+
+class ContextParallelAttention {
+ public:
+  // `ulysses` and `ring` are this rank's mesh communicators (see make_mesh_communicators; a
+  // dimension of 1 is a single-rank communicator). `split` describes the video tokens over the
+  // whole mesh; its rank must be ring.rank() * ulysses.world_size() + ulysses.rank(). `scale`
+  // defaults to 1/sqrt(head_dim). The communicators must outlive this object.
+  ContextParallelAttention(Communicator& ulysses, Communicator& ring, SequenceSplit split,
+                           std::optional<double> scale = std::nullopt);
+
+  struct Output {
+    at::Tensor video;  // [B, H, S, D]: this rank's shard
+    at::Tensor text;   // [B, H, Tq, D]: the same on every rank; undefined without text
+  };
+
+  // q/k/v_video [B, H, S, D] with S = split.shard(), RoPE already applied; q_text [B, H, Tq, D]
+  // and k/v_text [B, H, Tk, D], the same on every rank (undefined or Tq = 0: no text; Tk < Tq
+  // when padded text rows still need outputs). The text joins the keys once, however many ranks
+  // hold it.
+  Output operator()(const at::Tensor& q_video, const at::Tensor& k_video, const at::Tensor& v_video,
+                    const at::Tensor& q_text, const at::Tensor& k_text, const at::Tensor& v_text) const;
+
+  const SequenceSplit& split() const { return split_; }
+
+ private:
+  Communicator& ulysses_;
+  Communicator& ring_;
+  SequenceSplit split_;
+  std::optional<double> scale_;
+};
+
+}  // namespace ditstream::parallel
