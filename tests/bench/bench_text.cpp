@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
 
   const std::string typical = "A red panda climbs a snowy tree at dawn, cinematic lighting, 35mm film.";
   std::string long_prompt;
-  for (int i = 0; i < 80; ++i) long_prompt += "waves crash against black volcanic rocks under a stormy sky, ";
+  for (int i = 0; i < 50; ++i) long_prompt += "waves crash against black volcanic rocks under a stormy sky, ";
 
   bench::Record record("text", "scripts/device/bench-text.sh");
   for (const auto& variant : variants) {
