@@ -1,0 +1,94 @@
+#include "core/model/layers.h"
+
+#include <ATen/ATen.h>
+
+namespace ditstream::model {
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
+    : in_(in_features), out_(out_features), weight_(register_parameter("weight", {out_features, in_features})) {
+  if (bias) bias_ = &register_parameter("bias", {out_features});
+}
+
+at::Tensor Linear::forward(const at::Tensor& x) const {
+  return bias_ ? at::linear(x, weight_, *bias_) : at::linear(x, weight_);
+}
+
+LayerNorm::LayerNorm(int64_t dim, double eps, bool affine) : dim_(dim), eps_(eps) {
+  if (affine) {
+    weight_ = &register_parameter("weight", {dim});
+    bias_ = &register_parameter("bias", {dim});
+  }
+}
+
+at::Tensor LayerNorm::forward(const at::Tensor& x) const {
+  const at::Tensor none;
+  return at::layer_norm(x, {dim_}, weight_ ? *weight_ : none, bias_ ? *bias_ : none, eps_);
+}
+
+RMSNorm::RMSNorm(int64_t dim, double eps) : eps_(eps), weight_(register_parameter("weight", {dim})) {}
+
+at::Tensor RMSNorm::forward(const at::Tensor& x) const {
+  const at::Tensor variance = x.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);
+  at::Tensor y = x * at::rsqrt(variance + eps_);  // float32 (type promotion)
+  if (weight_.scalar_type() == at::kHalf || weight_.scalar_type() == at::kBFloat16) y = y.to(weight_.scalar_type());
+  return y * weight_;
+}
+
+PatchConv3d::PatchConv3d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 3> kernel)
+    : kernel_(kernel),
+      weight_(register_parameter("weight", {out_channels, in_channels, kernel[0], kernel[1], kernel[2]})),
+      bias_(register_parameter("bias", {out_channels})) {}
+
+at::Tensor PatchConv3d::forward(const at::Tensor& x) const {
+  const std::vector<int64_t> k(kernel_.begin(), kernel_.end());
+  return at::conv3d(x, weight_, bias_, k, /*padding=*/{0, 0, 0});
+}
+
+at::Tensor activate(const at::Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::silu:
+      return at::silu(x);
+    case Activation::gelu_tanh:
+      return at::gelu(x, "tanh");
+  }
+  return x;
+}
+
+FeedForward::FeedForward(int64_t dim, int64_t inner_dim, Activation act)
+    : act_(act),
+      net0_(register_module("net.0", std::make_unique<Proj>(dim, inner_dim))),
+      net2_(register_module("net.2", std::make_unique<Linear>(inner_dim, dim))) {}
+
+at::Tensor FeedForward::forward(const at::Tensor& x) const {
+  return net2_.forward(activate(net0_.proj.forward(x), act_));
+}
+
+at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) {
+  return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
+}
+
+AdaLayerNormZero::AdaLayerNormZero(int64_t dim)
+    : linear_(register_module("linear", std::make_unique<Linear>(dim, 6 * dim))), norm_(dim, 1e-6, false) {}
+
+AdaLayerNormZero::Output AdaLayerNormZero::forward(const at::Tensor& x, const at::Tensor& emb) const {
+  const auto c = linear_.forward(at::silu(emb)).chunk(6, 1);  // 6 × [B, C]
+  return {modulate(norm_.forward(x), c[0], c[1]), c[2], c[3], c[4], c[5]};
+}
+
+AdaLayerNormZeroSingle::AdaLayerNormZeroSingle(int64_t dim)
+    : linear_(register_module("linear", std::make_unique<Linear>(dim, 3 * dim))), norm_(dim, 1e-6, false) {}
+
+AdaLayerNormZeroSingle::Output AdaLayerNormZeroSingle::forward(const at::Tensor& x, const at::Tensor& emb) const {
+  const auto c = linear_.forward(at::silu(emb)).chunk(3, 1);  // 3 × [B, C]
+  return {modulate(norm_.forward(x), c[0], c[1]), c[2]};
+}
+
+AdaLayerNormContinuous::AdaLayerNormContinuous(int64_t dim, int64_t conditioning_dim, double eps)
+    : linear_(register_module("linear", std::make_unique<Linear>(conditioning_dim, 2 * dim))), norm_(dim, eps, false) {}
+
+at::Tensor AdaLayerNormContinuous::forward(const at::Tensor& x, const at::Tensor& conditioning) const {
+  const auto c = linear_.forward(at::silu(conditioning).to(x.scalar_type())).chunk(2, 1);  // scale, shift
+  return modulate(norm_.forward(x), c[1], c[0]);
+}
+
+}  // namespace ditstream::model
