@@ -114,24 +114,21 @@ LiveStream::LiveStream(int width, int height, int fps, IceConfig ice, engine::Se
   tee_ = gst_bin_get_by_name(GST_BIN(pipeline_), "tee");
   preview_ = I420Frame::black(width, height);
 
-  // Encode time per frame: push time by PTS at the source, looked up when the encoder emits it.
-  auto on_source = [](GstPad*, GstPadProbeInfo* info, gpointer self) -> GstPadProbeReturn {
+  // Encode time per frame: x264 in zerolatency mode emits one frame per input, in order (with its
+  // own timestamp offset), so push times are matched first in, first out.
+  auto on_source = [](GstPad*, GstPadProbeInfo*, gpointer self) -> GstPadProbeReturn {
     auto* s = static_cast<LiveStream*>(self);
-    const GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
     std::lock_guard lock(s->encode_mutex_);
     if (s->in_flight_.size() > 256) s->in_flight_.clear();
-    s->in_flight_[GST_BUFFER_PTS(b)] = Clock::now();
+    s->in_flight_.push_back(Clock::now());
     return GST_PAD_PROBE_OK;
   };
-  auto on_encoded = [](GstPad*, GstPadProbeInfo* info, gpointer self) -> GstPadProbeReturn {
+  auto on_encoded = [](GstPad*, GstPadProbeInfo*, gpointer self) -> GstPadProbeReturn {
     auto* s = static_cast<LiveStream*>(self);
-    const GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
     std::lock_guard lock(s->encode_mutex_);
-    const auto it = s->in_flight_.find(GST_BUFFER_PTS(b));
-    if (it != s->in_flight_.end()) {
-      if (s->metrics_) s->metrics_->encode_frame.observe(std::chrono::duration<double>(Clock::now() - it->second).count());
-      s->in_flight_.erase(it);
-    }
+    if (s->in_flight_.empty()) return GST_PAD_PROBE_OK;
+    if (s->metrics_) s->metrics_->encode_frame.observe(std::chrono::duration<double>(Clock::now() - s->in_flight_.front()).count());
+    s->in_flight_.pop_front();
     return GST_PAD_PROBE_OK;
   };
   GstPad* src_pad = gst_element_get_static_pad(src_, "src");

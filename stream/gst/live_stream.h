@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,7 +83,7 @@ class LiveStream {
   uint64_t next_viewer_ = 0;
 
   std::mutex encode_mutex_;
-  std::map<uint64_t, std::chrono::steady_clock::time_point> in_flight_;  // pts → push time
+  std::deque<std::chrono::steady_clock::time_point> in_flight_;  // push times of frames in the encoder
   std::thread pacer_;
 };
 

@@ -104,7 +104,14 @@ function parseHistogramMeans(text) {
   return Object.keys(counts).filter((k) => counts[k] > 0).map((k) => ({ name: k, mean: sums[k] / counts[k] }));
 }
 
+const COLOURS = ['#2f6fde', '#e0533d', '#2a9d8f', '#e9a23b', '#8e5bd6', '#5b6470'];
+
 function chart(id, type, labels, datasets, title) {
+  datasets.forEach((d, i) => {
+    const colour = COLOURS[i % COLOURS.length];
+    d.borderColor = colour;
+    d.backgroundColor = type === 'bar' ? labels.map((_, k) => COLOURS[k % COLOURS.length]) : colour;
+  });
   if (charts[id]) {
     charts[id].data.labels = labels;
     charts[id].data.datasets = datasets;

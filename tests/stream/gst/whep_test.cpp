@@ -94,6 +94,10 @@ TEST(Whep, ViewersDecodePreviewAndFinalFramesAndOneLeavingDoesNotDisturbTheOther
     if (frames[i].is_final() && first_final == frames.size()) first_final = i;
   }
   EXPECT_LT(last_preview, first_final);
+  const auto encode = http_request(s.port(), "GET", "/metrics").body;
+  const auto at = encode.find("ditstream_encode_frame_seconds_count ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GT(std::stoi(encode.substr(at + 37)), 10) << "frames encoded for viewers are timed";
 
   // A viewer joining after completion gets the clip on a loop, decodable from its first frame.
   for (int i = 0; i < 200 && job_status(s.port(), id)["status"] != "completed"; ++i) std::this_thread::sleep_for(50ms);
