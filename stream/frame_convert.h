@@ -19,6 +19,9 @@ struct I420Frame {
   uint8_t* y() { return data.data(); }
   uint8_t* u() { return data.data() + width * height; }
   uint8_t* v() { return data.data() + width * height + (width / 2) * (height / 2); }
+  const uint8_t* y() const { return data.data(); }
+  const uint8_t* u() const { return data.data() + width * height; }
+  const uint8_t* v() const { return data.data() + width * height + (width / 2) * (height / 2); }
 };
 
 // Scales `rgb` to width × height (even sizes) bilinearly and converts it to I420 (BT.601, limited
