@@ -1,15 +1,6 @@
 #include "core/engine/events.h"
 
 namespace ditstream::engine {
-namespace {
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
-}  // namespace
-
 std::string_view event_name(const Event& event) {
   return std::visit(Overloaded{
                         [](const Queued&) { return std::string_view("queued"); },

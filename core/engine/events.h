@@ -55,6 +55,14 @@ struct Canceled {};
 
 using Event = std::variant<Queued, Started, Progress, PreviewFrame, FrameChunk, Finished, Failed, Canceled>;
 
+// std::visit over an Event with one lambda per type.
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
 // The SSE event name of each type: queued, started, step, preview, chunk, completed, failed, canceled.
 std::string_view event_name(const Event& event);
 bool is_terminal(const Event& event);

@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#include <gst/sdp/sdp.h>
+#define GST_USE_UNSTABLE_API
+#include <gst/webrtc/webrtc.h>
+
 #include "core/util/error.h"
 
 namespace ditstream::stream {
@@ -41,6 +45,17 @@ void set_state(GstElement* pipeline, GstState state, const char* context) {
                 std::string("cannot change state to ") + gst_element_state_get_name(state) +
                     (error.empty() ? "" : ": " + error));
   }
+}
+
+std::string local_sdp(GstElement* webrtcbin) {
+  GstWebRTCSessionDescription* local = nullptr;
+  g_object_get(webrtcbin, "local-description", &local, nullptr);
+  if (!local) throw Error(ErrorKind::internal, "webrtc", "sdp", "no local description");
+  gchar* text = gst_sdp_message_as_text(local->sdp);
+  std::string sdp = text;
+  g_free(text);
+  gst_webrtc_session_description_free(local);
+  return sdp;
 }
 
 GstBuffer* buffer_from(const uint8_t* data, size_t size) {

@@ -19,6 +19,8 @@ GstElement* parse_pipeline(const std::string& description, const char* context);
 std::string pop_bus_error(GstElement* pipeline);
 // Sets a state and waits for it; throws Error(unavailable) when it fails.
 void set_state(GstElement* pipeline, GstState state, const char* context);
+// The text of a webrtcbin's current local description.
+std::string local_sdp(GstElement* webrtcbin);
 // Wraps a copy of `size` bytes in a buffer.
 GstBuffer* buffer_from(const uint8_t* data, size_t size);
 

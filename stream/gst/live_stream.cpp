@@ -416,12 +416,7 @@ WhepAnswer LiveStream::add_viewer(const std::string& offer_text) {
       }
     }
   }
-  GstWebRTCSessionDescription* local = nullptr;
-  g_object_get(webrtc, "local-description", &local, nullptr);
-  gchar* text = gst_sdp_message_as_text(local->sdp);
-  std::string sdp = text;
-  g_free(text);
-  gst_webrtc_session_description_free(local);
+  std::string sdp = local_sdp(webrtc);
   if (sdp.find("a=candidate:") == std::string::npos) {
     // Older webrtcbin keeps candidates out of the description: add them to the video section.
     std::string lines;

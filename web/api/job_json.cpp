@@ -5,12 +5,7 @@ namespace {
 using nlohmann::json;
 
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
+using engine::Overloaded;
 }  // namespace
 
 json to_json(const engine::JobRecord& r, std::optional<int> queue_position) {

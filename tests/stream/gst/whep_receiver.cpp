@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "stream/gst/gst_util.h"
 #include "stream/gst/ice_config.h"
 #include "stream/stream_info.h"
 
@@ -120,13 +121,7 @@ std::string WhepReceiver::create_offer() {
     if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  GstWebRTCSessionDescription* local = nullptr;
-  g_object_get(webrtc_, "local-description", &local, nullptr);
-  gchar* text = gst_sdp_message_as_text(local->sdp);
-  std::string sdp = text;
-  g_free(text);
-  gst_webrtc_session_description_free(local);
-  return sdp;
+  return stream::local_sdp(webrtc_);
 }
 
 void WhepReceiver::accept_answer(const std::string& text) {
