@@ -21,8 +21,8 @@ __global__ void __launch_bounds__(kThreads) rowwise_fp8_quantize_kernel(RowwiseF
   float amax = 0.0f;
   for (int64_t c = threadIdx.x; c < a.cols; c += kThreads) amax = fmaxf(amax, fabsf(to_float(x[c])));
   const float scale = fmaxf(block_max(amax) / kE4m3Max, kMinScale);
-  const float inv = 1.0f / scale;
-  for (int64_t c = threadIdx.x; c < a.cols; c += kThreads) q[c] = __nv_fp8_e4m3(to_float(x[c]) * inv);
+  // Division, not a reciprocal multiply: the result then rounds exactly as the reference's x / scale.
+  for (int64_t c = threadIdx.x; c < a.cols; c += kThreads) q[c] = __nv_fp8_e4m3(to_float(x[c]) / scale);
   if (threadIdx.x == 0) a.scale[row] = scale;
 }
 

@@ -15,7 +15,9 @@ at::Tensor modulated_layer_norm(const at::Tensor& x, const at::Tensor& shift, co
 at::Tensor modulated_layer_norm_reference(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale,
                                           double eps);
 
-// x += gate ⊙ y in place. x [B, L, C] contiguous; y [B, L, C]; gate [B, C].
+// x + gate ⊙ y for x, y [B, L, C] (channels contiguous; token and batch strides free), gate [B, C].
+at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate);
+// The same in place; x must be contiguous.
 void gated_residual_(at::Tensor& x, const at::Tensor& y, const at::Tensor& gate);
 at::Tensor gated_residual_reference(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate);
 

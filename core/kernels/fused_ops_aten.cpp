@@ -33,18 +33,9 @@ ElementType element_type(const at::Tensor& t, const char* op) {
   throw_invalid(op, "dtype", std::string("float32, float16 or bfloat16 expected, got ") + c10::toString(t.scalar_type()));
 }
 
-// Stride between consecutive rows of a tensor whose leading dims are flattened into rows, or -1
-// when the rows are not evenly spaced with a contiguous last dimension.
-int64_t uniform_row_stride(const at::Tensor& t) {
-  if (t.stride(-1) != 1) return -1;
-  const int64_t row = t.dim() >= 2 ? t.stride(-2) : t.size(-1);
-  int64_t expected = row;
-  for (int64_t d = t.dim() - 2; d > 0; --d) {
-    expected *= t.size(d);
-    if (t.size(d - 1) > 1 && t.stride(d - 1) != expected) return -1;
-  }
-  return row;
-}
+// [B, L, C] tensors whose channels are contiguous go to the kernels as they are (token and batch
+// strides passed along); anything else is copied first.
+at::Tensor channels_contiguous(const at::Tensor& t) { return t.stride(-1) == 1 ? t : t.contiguous(); }
 
 void check_launch(cudaError_t err, const char* op) {
   if (err != cudaSuccess) throw Error(ErrorKind::internal, op, "", std::string("kernel launch failed: ") + cudaGetErrorString(err));
@@ -77,7 +68,7 @@ at::Tensor modulated_layer_norm(const at::Tensor& x, const at::Tensor& shift, co
           "shift and scale must be [batch, channels] matching x");
   if (!use_kernel(x)) return modulated_layer_norm_reference(x, shift, scale, eps);
 #ifdef DITSTREAM_WITH_CUDA
-  const at::Tensor xc = uniform_row_stride(x) > 0 ? x : x.contiguous();
+  const at::Tensor xc = channels_contiguous(x);
   at::Tensor sh = shift, sc = scale;
   if (sh.stride(1) != 1 || sc.stride(1) != 1 || sh.stride(0) != sc.stride(0)) {
     sh = shift.contiguous();  // the kernel takes one batch stride for both
@@ -86,7 +77,7 @@ at::Tensor modulated_layer_norm(const at::Tensor& x, const at::Tensor& shift, co
   at::Tensor y = at::empty(x.sizes(), x.options());
   const c10::cuda::CUDAGuard guard(x.device());
   ModulatedLayerNormArgs args{xc.const_data_ptr(), sh.const_data_ptr(), sc.const_data_ptr(), y.mutable_data_ptr(),
-                              x.size(0), x.size(1), x.size(2), uniform_row_stride(xc), sc.stride(0),
+                              x.size(0), x.size(1), x.size(2), xc.stride(1), xc.stride(0), sc.stride(0),
                               static_cast<float>(eps), element_type(x, op)};
   check_launch(launch_modulated_layer_norm(args, at::cuda::getCurrentCUDAStream()), op);
   return y;
@@ -97,25 +88,46 @@ at::Tensor gated_residual_reference(const at::Tensor& x, const at::Tensor& y, co
   return x + gate.unsqueeze(1) * y;
 }
 
-void gated_residual_(at::Tensor& x, const at::Tensor& y, const at::Tensor& gate) {
+namespace {
+
+void check_gated_residual(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate) {
   constexpr const char* op = "gated_residual";
   check_dims(x, 3, op, "x");
   check_dims(gate, 2, op, "gate");
   require(y.sizes() == x.sizes(), op, "y", "must have x's shape");
   require(gate.size(0) == x.size(0) && gate.size(1) == x.size(2), op, "gate", "must be [batch, channels] matching x");
+}
+
+void gated_residual_into(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate, at::Tensor& out) {
+#ifdef DITSTREAM_WITH_CUDA
+  const at::Tensor xc = channels_contiguous(x), yc = channels_contiguous(y), g = channels_contiguous(gate);
+  const c10::cuda::CUDAGuard guard(x.device());
+  constexpr const char* op = "gated_residual";
+  GatedResidualArgs args{xc.const_data_ptr(), yc.const_data_ptr(), g.const_data_ptr(), out.mutable_data_ptr(),
+                         x.size(0), x.size(1), x.size(2), xc.stride(1), xc.stride(0), yc.stride(1), yc.stride(0),
+                         g.stride(0), element_type(x, op)};
+  check_launch(launch_gated_residual(args, at::cuda::getCurrentCUDAStream()), op);
+#endif
+}
+
+}  // namespace
+
+at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate) {
+  check_gated_residual(x, y, gate);
+  if (!use_kernel(x)) return gated_residual_reference(x, y, gate);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  gated_residual_into(x, y, gate, out);
+  return out;
+}
+
+void gated_residual_(at::Tensor& x, const at::Tensor& y, const at::Tensor& gate) {
+  check_gated_residual(x, y, gate);
   if (!use_kernel(x)) {
     x.addcmul_(gate.unsqueeze(1), y);
     return;
   }
-#ifdef DITSTREAM_WITH_CUDA
-  require(x.is_contiguous(), op, "x", "must be contiguous (it is updated in place)");
-  const at::Tensor yc = uniform_row_stride(y) > 0 ? y : y.contiguous();
-  const at::Tensor g = gate.stride(1) == 1 ? gate : gate.contiguous();
-  const c10::cuda::CUDAGuard guard(x.device());
-  GatedResidualArgs args{x.mutable_data_ptr(), yc.const_data_ptr(), g.const_data_ptr(), x.size(0), x.size(1),
-                         x.size(2), uniform_row_stride(yc), g.stride(0), element_type(x, op)};
-  check_launch(launch_gated_residual(args, at::cuda::getCurrentCUDAStream()), op);
-#endif
+  require(x.is_contiguous(), "gated_residual", "x", "must be contiguous (it is updated in place)");
+  gated_residual_into(x, y, gate, x);
 }
 
 at::Tensor rms_norm_rope_reference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& cos,
@@ -149,8 +161,7 @@ void rms_norm_rope_into(const at::Tensor& x, const at::Tensor& weight, const at:
     return;
   }
 #ifdef DITSTREAM_WITH_CUDA
-  const bool heads_packed = x.stride(3) == 1 && x.stride(2) == d && (b == 1 || x.stride(0) == l * x.stride(1));
-  const at::Tensor xc = heads_packed ? x : x.contiguous();
+  const at::Tensor xc = x.stride(3) == 1 && x.stride(2) == d ? x : x.contiguous();
   const at::Tensor w = weight.defined() ? weight.to(x.scalar_type()).contiguous() : at::Tensor();
   const at::Tensor cf = cos.defined() ? cos.to(at::kFloat).contiguous() : at::Tensor();
   const at::Tensor sf = sin.defined() ? sin.to(at::kFloat).contiguous() : at::Tensor();
@@ -158,7 +169,7 @@ void rms_norm_rope_into(const at::Tensor& x, const at::Tensor& weight, const at:
   RmsNormRopeArgs args{xc.const_data_ptr(), w.defined() ? w.const_data_ptr() : nullptr,
                        cf.defined() ? cf.const_data_ptr<float>() : nullptr,
                        sf.defined() ? sf.const_data_ptr<float>() : nullptr, out.mutable_data_ptr(), b, l, h, d,
-                       xc.stride(1), out.size(1), offset, static_cast<float>(eps), element_type(x, op)};
+                       xc.stride(1), xc.stride(0), out.size(1), offset, static_cast<float>(eps), element_type(x, op)};
   check_launch(launch_rms_norm_rope(args, at::cuda::getCurrentCUDAStream()), op);
 #endif
 }

@@ -12,11 +12,13 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) gated_residual_kernel(GatedResidualArgs a) {
   const int64_t row = blockIdx.x;
   const int64_t b = row / a.tokens;
-  T* x = static_cast<T*>(a.x) + row * a.channels;
-  const T* y = static_cast<const T*>(a.y) + row * a.y_row_stride;
+  const int64_t t = row - b * a.tokens;
+  const T* x = static_cast<const T*>(a.x) + b * a.x_batch_stride + t * a.x_row_stride;
+  const T* y = static_cast<const T*>(a.y) + b * a.y_batch_stride + t * a.y_row_stride;
+  T* out = static_cast<T*>(a.out) + row * a.channels;
   const T* gate = static_cast<const T*>(a.gate) + b * a.gate_batch_stride;
   for (int64_t c = threadIdx.x; c < a.channels; c += kThreads) {
-    x[c] = from_float<T>(to_float(x[c]) + to_float(gate[c]) * to_float(y[c]));
+    out[c] = from_float<T>(to_float(x[c]) + to_float(gate[c]) * to_float(y[c]));
   }
 }
 

@@ -12,7 +12,7 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) modulated_layer_norm_kernel(ModulatedLayerNormArgs a) {
   const int64_t row = blockIdx.x;
   const int64_t b = row / a.tokens;
-  const T* x = static_cast<const T*>(a.x) + row * a.x_row_stride;
+  const T* x = static_cast<const T*>(a.x) + b * a.x_batch_stride + (row - b * a.tokens) * a.x_row_stride;
   const T* shift = static_cast<const T*>(a.shift) + b * a.mod_batch_stride;
   const T* scale = static_cast<const T*>(a.scale) + b * a.mod_batch_stride;
   T* y = static_cast<T*>(a.y) + row * a.channels;

@@ -11,12 +11,12 @@
 namespace ditstream::kernels {
 
 struct ModulatedLayerNormArgs {
-  const void* x;      // [batch, tokens, channels], rows `x_row_stride` elements apart
+  const void* x;      // [batch, tokens, channels]: tokens `x_row_stride`, batches `x_batch_stride` apart
   const void* shift;  // [batch, channels], batches `mod_batch_stride` elements apart
   const void* scale;  // same layout as shift
   void* y;            // [batch, tokens, channels] contiguous
   int64_t batch, tokens, channels;
-  int64_t x_row_stride, mod_batch_stride;
+  int64_t x_row_stride, x_batch_stride, mod_batch_stride;
   float eps;
   ElementType type;
 };

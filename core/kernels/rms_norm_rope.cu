@@ -15,7 +15,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) rms_norm_rope_kernel(RmsN
   const int64_t h = row % a.heads;
   const int64_t l = (row / a.heads) % a.tokens;
   const int64_t b = row / (a.heads * a.tokens);
-  const T* x = static_cast<const T*>(a.x) + (b * a.tokens + l) * a.x_token_stride + h * a.head_dim;
+  const T* x = static_cast<const T*>(a.x) + b * a.x_batch_stride + l * a.x_token_stride + h * a.head_dim;
   T* y = static_cast<T*>(a.y) + ((b * a.out_tokens + a.out_offset + l) * a.heads + h) * a.head_dim;
   const T* w = static_cast<const T*>(a.weight);
   const int64_t pairs = a.head_dim / 2;

@@ -13,13 +13,14 @@
 namespace ditstream::kernels {
 
 struct RmsNormRopeArgs {
-  const void* x;        // [batch, tokens, heads, head_dim]; tokens `x_token_stride` elements apart
+  const void* x;        // [batch, tokens, heads, head_dim]: heads packed, tokens `x_token_stride` and
+                        // batches `x_batch_stride` elements apart
   const void* weight;   // [head_dim] or null (no scale)
   const float* cos;     // [tokens, head_dim] or null (no rotation)
   const float* sin;     // [tokens, head_dim]
   void* y;              // [batch, out_tokens, heads, head_dim] contiguous; rows written from `out_offset`
   int64_t batch, tokens, heads, head_dim;
-  int64_t x_token_stride, out_tokens, out_offset;
+  int64_t x_token_stride, x_batch_stride, out_tokens, out_offset;
   float eps;
   ElementType type;
 };

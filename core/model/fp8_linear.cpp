@@ -23,8 +23,20 @@ at::Tensor fp8_linear(const at::Tensor& x, const Fp8Weight& w, const at::Tensor&
   const at::Tensor x2 = x.reshape({-1, in});  // [M, in]
   auto [xq, xs] = kernels::rowwise_fp8_quantize(x2);
   // mat2 must be column-major: the [out, in] row-major weight transposed is exactly that.
-  at::Tensor y = at::_scaled_mm(xq, w.weight.t(), xs, w.scale, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt,
-                                std::nullopt, x.scalar_type(), /*use_fast_accum=*/true);
+  at::Tensor y;
+  try {
+    y = at::_scaled_mm(xq, w.weight.t(), xs, w.scale, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt,
+                       std::nullopt, x.scalar_type(), /*use_fast_accum=*/true);
+  } catch (const c10::Error& e) {
+    // cuBLASLt has no fused-bias kernel for some row-wise-scaled shapes: add the bias afterwards.
+    if (!bias.defined()) {
+      throw Error(ErrorKind::internal, "fp8_linear", "",
+                  "fp8 GEMM [" + std::to_string(x2.size(0)) + ", " + std::to_string(in) + "] x [" + std::to_string(in) +
+                      ", " + std::to_string(out) + "] failed: " + e.what_without_backtrace());
+    }
+    y = at::_scaled_mm(xq, w.weight.t(), xs, w.scale, std::nullopt, std::nullopt, x.scalar_type(), true);
+    y.add_(bias);
+  }
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = out;
   return y.view(shape);

@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include "core/kernels/fused_ops.h"
+#include "core/util/error.h"
+
 namespace ditstream::model {
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
@@ -10,7 +13,47 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
+  if (is_fp8()) return fp8_linear(x, fp8_, bias_ ? *bias_ : at::Tensor());
   return bias_ ? at::linear(x, weight_, *bias_) : at::linear(x, weight_);
+}
+
+void Linear::quantize_fp8() {
+  if (is_fp8()) return;
+  require(weight_.defined() && weight_.is_cuda(), "Linear", "weight", "fp8 weights need the layer on a CUDA device");
+  fp8_ = quantize_weight_fp8(weight_);
+  weight_ = at::Tensor();
+}
+
+void FusedLinear::fuse(const std::vector<Linear*>& parts) {
+  require(!parts.empty(), "FusedLinear", "parts", "needs at least one layer");
+  const bool with_bias = parts[0]->bias_ != nullptr;
+  int64_t out = 0;
+  std::vector<at::Tensor> weights, biases;
+  for (Linear* p : parts) {
+    require(p->in_ == parts[0]->in_ && (p->bias_ != nullptr) == with_bias && p->weight_.defined() && !p->is_fp8(),
+            "FusedLinear", "parts", "layers must share the input size, all have or lack a bias, and hold weights");
+    weights.push_back(p->weight_);
+    if (with_bias) biases.push_back(*p->bias_);
+    out += p->out_;
+  }
+  fused_ = std::make_unique<Linear>(parts[0]->in_, out, with_bias);
+  fused_->weight_ = at::cat(weights, 0);  // [Σ out, in]
+  if (with_bias) *fused_->bias_ = at::cat(biases, 0);
+  int64_t offset = 0;
+  for (Linear* p : parts) {
+    p->weight_ = fused_->weight_.narrow(0, offset, p->out_);
+    if (with_bias) *p->bias_ = fused_->bias_->narrow(0, offset, p->out_);
+    offset += p->out_;
+  }
+  parts_ = parts;
+}
+
+at::Tensor FusedLinear::forward(const at::Tensor& x) const { return fused_->forward(x); }
+
+void FusedLinear::quantize_fp8() {
+  // Per-output-channel scales: quantizing the fused weight equals quantizing each part.
+  fused_->quantize_fp8();
+  for (Linear* p : parts_) p->weight_ = at::Tensor();
 }
 
 LayerNorm::LayerNorm(int64_t dim, double eps, bool affine) : dim_(dim), eps_(eps) {
@@ -23,6 +66,11 @@ LayerNorm::LayerNorm(int64_t dim, double eps, bool affine) : dim_(dim), eps_(eps
 at::Tensor LayerNorm::forward(const at::Tensor& x) const {
   const at::Tensor none;
   return at::layer_norm(x, {dim_}, weight_ ? *weight_ : none, bias_ ? *bias_ : none, eps_);
+}
+
+at::Tensor LayerNorm::forward_modulated(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) const {
+  require(weight_ == nullptr, "LayerNorm", "affine", "the modulated form has no affine parameters");
+  return kernels::modulated_layer_norm(x, shift, scale, eps_);
 }
 
 RMSNorm::RMSNorm(int64_t dim, double eps) : eps_(eps), weight_(register_parameter("weight", {dim})) {}
@@ -72,7 +120,7 @@ AdaLayerNormZero::AdaLayerNormZero(int64_t dim)
 
 AdaLayerNormZero::Output AdaLayerNormZero::forward(const at::Tensor& x, const at::Tensor& emb) const {
   const auto c = linear_.forward(at::silu(emb)).chunk(6, 1);  // 6 × [B, C]
-  return {modulate(norm_.forward(x), c[0], c[1]), c[2], c[3], c[4], c[5]};
+  return {norm_.forward_modulated(x, c[0], c[1]), c[2], c[3], c[4], c[5]};
 }
 
 AdaLayerNormZeroSingle::AdaLayerNormZeroSingle(int64_t dim)
@@ -80,7 +128,7 @@ AdaLayerNormZeroSingle::AdaLayerNormZeroSingle(int64_t dim)
 
 AdaLayerNormZeroSingle::Output AdaLayerNormZeroSingle::forward(const at::Tensor& x, const at::Tensor& emb) const {
   const auto c = linear_.forward(at::silu(emb)).chunk(3, 1);  // 3 × [B, C]
-  return {modulate(norm_.forward(x), c[0], c[1]), c[2]};
+  return {norm_.forward_modulated(x, c[0], c[1]), c[2]};
 }
 
 AdaLayerNormContinuous::AdaLayerNormContinuous(int64_t dim, int64_t conditioning_dim, double eps)
@@ -88,7 +136,7 @@ AdaLayerNormContinuous::AdaLayerNormContinuous(int64_t dim, int64_t conditioning
 
 at::Tensor AdaLayerNormContinuous::forward(const at::Tensor& x, const at::Tensor& conditioning) const {
   const auto c = linear_.forward(at::silu(conditioning).to(x.scalar_type())).chunk(2, 1);  // scale, shift
-  return modulate(norm_.forward(x), c[1], c[0]);
+  return norm_.forward_modulated(x, c[1], c[0]);
 }
 
 }  // namespace ditstream::model

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 
+#include "core/model/fp8_linear.h"
 #include "core/model/module.h"
 
 namespace ditstream::model {
@@ -17,13 +18,39 @@ class Linear : public Module {
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
   at::Tensor forward(const at::Tensor& x) const;
   const at::Tensor& weight() const { return weight_; }
+  const at::Tensor* bias() const { return bias_; }
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
 
+  // Replaces the weight by its float8 e4m3 form (per-output-channel scales) and releases the
+  // original: forward then runs the fp8 GEMM. CUDA only.
+  void quantize_fp8();
+  bool is_fp8() const { return fp8_.weight.defined(); }
+
  private:
+  friend class FusedLinear;
   int64_t in_, out_;
   at::Tensor& weight_;
   at::Tensor* bias_ = nullptr;
+  Fp8Weight fp8_;
+};
+
+// Several Linear layers that read the same input, run as one GEMM (q, k and v; in single blocks
+// also the MLP input). The parts' weights become views into the fused weight, so the module tree
+// and its checkpoint names are unchanged and no memory is duplicated.
+class FusedLinear {
+ public:
+  FusedLinear() = default;
+  // Concatenates the parts' weights (and biases: all or none have one) along the output dim.
+  void fuse(const std::vector<Linear*>& parts);
+  bool fused() const { return fused_ != nullptr; }
+  // [..., in] -> [..., Σ out], parts side by side in the order given to fuse().
+  at::Tensor forward(const at::Tensor& x) const;
+  void quantize_fp8();
+
+ private:
+  std::vector<Linear*> parts_;
+  std::unique_ptr<Linear> fused_;
 };
 
 // torch.nn.LayerNorm over the last dimension; with `affine` false it has no parameters.
@@ -31,6 +58,8 @@ class LayerNorm : public Module {
  public:
   LayerNorm(int64_t dim, double eps, bool affine);
   at::Tensor forward(const at::Tensor& x) const;
+  // LayerNorm(x) · (1 + scale) + shift in one pass (no affine parameters); scale, shift [B, C].
+  at::Tensor forward_modulated(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) const;
 
  private:
   int64_t dim_;
@@ -45,6 +74,8 @@ class RMSNorm : public Module {
  public:
   RMSNorm(int64_t dim, double eps);
   at::Tensor forward(const at::Tensor& x) const;
+  const at::Tensor& weight() const { return weight_; }
+  double eps() const { return eps_; }
 
  private:
   double eps_;
@@ -72,6 +103,10 @@ class FeedForward : public Module {
  public:
   FeedForward(int64_t dim, int64_t inner_dim, Activation act);
   at::Tensor forward(const at::Tensor& x) const;
+  void quantize_fp8() {
+    net0_.proj.quantize_fp8();
+    net2_.quantize_fp8();
+  }
 
  private:
   class Proj : public Module {

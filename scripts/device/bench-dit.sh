@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# On the GPU machine: builds ditstream, runs diffusers' baseline (path given, so the project does
-# not depend on where it lives), the full-size transformer benchmark beside it, and the
-# full-size bf16 parity test against diffusers.
-#   [CASES=HxWxF,...] scripts/device/bench-dit.sh BASELINE_PY [--compile] [--fbcache]
-# CASES defaults to 320x512x33,544x960x61,720x1280x129; flags after the path go to the baseline.
-# Results: $OUT/diffusers.json,
-# $OUT/dit.json (also docs/benchmarks/dit.json), $OUT/bench-dit.log, $OUT/gpu-parity.log.
-set -euo pipefail
+# On the GPU machine, in stages that each fit one device command (results under $OUT):
+#   check     build; kernel GPU tests; full-size bf16 parity against diffusers (it writes the
+#             diffusers model folder); cold start from that folder; measured GEMM/SDPA ceilings
+#   eager     diffusers eager (peak memory too) and ditstream bf16 + fp8 at $CASES, side by side;
+#             writes docs/benchmarks/dit.json
+#   compiled  diffusers under torch.compile at $CASES; merged into docs/benchmarks/dit.json
+#   scripts/device/bench-dit.sh STAGE [STAGE ...]
+set -uo pipefail  # a failing test is reported and the later measurements still run
 cd "$(dirname "$0")/../.."
-baseline=${1:?usage: [CASES=...] bench-dit.sh BASELINE_PY [--compile] [--fbcache]}
-shift
-cases=${CASES:-320x512x33,544x960x61,720x1280x129}
 OUT=${OUT:-/tmp/ditstream-out}
+CASES=${CASES:-320x512x33,544x960x61,720x1280x129}
 mkdir -p "$OUT"
 export OUT
-scripts/device/build.sh
-source scripts/device/env.sh
 BUILD_DIR=${BUILD_DIR:-build-gpu}
+[ -x "$BUILD_DIR/tests/bench/bench_dit" ] || scripts/device/build.sh
+source scripts/device/env.sh
+parity_model="$BUILD_DIR/test-tmp/HunyuanTransformerGpu.FullSizeBf16MatchesDiffusers/model"
 
-"$DITSTREAM_PYTHON" "$baseline" --cases "$cases" --vae "" --json "$OUT/diffusers.json" "$@" 2>&1 | tee "$OUT/diffusers.log"
-"$BUILD_DIR/tests/bench/bench_dit" --cases "$cases" --reference "$OUT/diffusers.json" --json "$OUT/dit.json" \
-  2>&1 | tee "$OUT/bench-dit.log"
-mkdir -p docs/benchmarks && cp "$OUT/dit.json" docs/benchmarks/dit.json
-"$BUILD_DIR/tests/model/model_gpu_tests" 2>&1 | tee "$OUT/gpu-parity.log"
+for stage in "$@"; do
+  case $stage in
+    check)
+      "$BUILD_DIR/tests/kernels/kernel_gpu_tests" 2>&1 | tail -25 | tee "$OUT/kernels.log"
+      "$BUILD_DIR/tests/model/model_gpu_tests" 2>&1 | tail -8 | tee "$OUT/dit-parity.log"
+      "$BUILD_DIR/tests/bench/bench_dit" --model "$parity_model" --cold-start 1 --cases 544x960x61 \
+        --json "$OUT/dit-cold.json" | tee "$OUT/dit-cold.log"
+      "$BUILD_DIR/tests/bench/bench_ceilings" --json "$OUT/ceilings.json" | tee "$OUT/ceilings.log" ;;
+    eager)
+      python3 scripts/device/diffusers_baseline.py --cases "$CASES" --vae "" --json "$OUT/diffusers-dit.json" \
+        2>&1 | grep -v Warning | tee "$OUT/diffusers-dit.log"
+      "$BUILD_DIR/tests/bench/bench_dit" --cases "$CASES" --fp8 1 --reference "$OUT/diffusers-dit.json" \
+        --json "$OUT/dit.json" | tee "$OUT/bench-dit.log" ;;
+    compiled)
+      python3 scripts/device/diffusers_baseline.py --cases "$CASES" --vae "" --compile \
+        --json "$OUT/diffusers-compiled.json" 2>&1 | grep -v Warning | tee "$OUT/diffusers-compiled.log" ;;
+    *) echo "unknown stage $stage" >&2; exit 2 ;;
+  esac
+done

@@ -1,7 +1,7 @@
 # Sourced at the start of every GPU-machine run: unpacks the carried Debian packages (.deps/*) into
 # a prefix and points the build and the loaders at it; carried Python wheels (.whl) go to a
 # site folder. Keeps NVLink multicast off, as that machine requires.
-set -euo pipefail
+# (sourced: leaves the caller's shell options alone)
 export DEPS_PREFIX=/tmp/ditstream-deps
 if [ -d .deps ]; then
   mkdir -p "$DEPS_PREFIX"

@@ -3,16 +3,37 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <atomic>
+
+#include "core/kernels/fused_ops.h"
+#include "core/util/log.h"
 
 namespace ditstream::model::hunyuan_video {
 namespace {
 
 constexpr double kEps = 1e-6;
 
-// Applies RoPE to the first `video_len` tokens of x [B, L, H, D]; text tokens pass unrotated.
-at::Tensor rope_video_part(const at::Tensor& x, int64_t video_len, const RopeTables& rope) {
-  if (video_len == x.size(1)) return apply_rope(x, rope, 1);
-  return at::cat({apply_rope(x.narrow(1, 0, video_len), rope, 1), x.narrow(1, video_len, x.size(1) - video_len)}, 1);
+// The heads of part `index` (0 q, 1 k, 2 v) of a packed projection [B, L, ≥ 3·H·D] -> [B, L, H, D].
+at::Tensor part_heads(const at::Tensor& packed, int64_t index, int64_t heads, int64_t head_dim) {
+  return packed.narrow(2, index * heads * head_dim, heads * head_dim).unflatten(2, {heads, head_dim});
+}
+
+// cuDNN's fused attention is the fastest SDPA kernel on Hopper for these shapes (measured in
+// docs/BENCHMARKS.md); the dispatcher's own choice is the fallback, and stays so for the process if
+// cuDNN ever rejects a shape.
+at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  static std::atomic<bool> cudnn_usable{true};
+  const bool half = q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf;
+  if (q.is_cuda() && half && cudnn_usable.load(std::memory_order_relaxed)) {
+    try {
+      return std::get<0>(at::_scaled_dot_product_cudnn_attention(q, k, v, std::nullopt, /*compute_log_sumexp=*/false,
+                                                                 0.0, /*is_causal=*/false, /*return_debug_mask=*/false));
+    } catch (const c10::Error& e) {
+      cudnn_usable.store(false);
+      log::warn("cuDNN attention unavailable ({}); using the default SDPA backend", e.what_without_backtrace());
+    }
+  }
+  return at::scaled_dot_product_attention(q, k, v);
 }
 
 }  // namespace
@@ -20,22 +41,21 @@ at::Tensor rope_video_part(const at::Tensor& x, int64_t video_len, const RopeTab
 at::Tensor joint_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t video_len,
                            const std::vector<int64_t>& text_lengths) {
   const int64_t length = q.size(1);
-  const at::Tensor qh = q.transpose(1, 2);  // [B, H, L, D]
+  const at::Tensor qh = q.transpose(1, 2);  // [B, H, L, D] view of [B, L, H, D]
   const at::Tensor kh = k.transpose(1, 2);
   const at::Tensor vh = v.transpose(1, 2);
   const bool uniform = std::all_of(text_lengths.begin(), text_lengths.end(),
                                    [&](int64_t n) { return video_len + n == length; });
   at::Tensor out;
   if (uniform) {
-    out = at::scaled_dot_product_attention(qh, kh, vh);  // [B, H, L, D]
+    out = sdpa(qh, kh, vh);  // [B, H, L, D]
   } else {
     // Samples with shorter text: every query (padded text rows included, as diffusers computes them)
     // attends to that sample's video + valid text keys only.
     std::vector<at::Tensor> parts;
     for (int64_t b = 0; b < q.size(0); ++b) {
       const int64_t keys = video_len + text_lengths[b];
-      parts.push_back(at::scaled_dot_product_attention(qh.narrow(0, b, 1), kh.narrow(0, b, 1).narrow(2, 0, keys),
-                                                       vh.narrow(0, b, 1).narrow(2, 0, keys)));
+      parts.push_back(sdpa(qh.narrow(0, b, 1), kh.narrow(0, b, 1).narrow(2, 0, keys), vh.narrow(0, b, 1).narrow(2, 0, keys)));
     }
     out = at::cat(parts, 0);  // [B, H, L, D]
   }
@@ -44,6 +64,7 @@ at::Tensor joint_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 
 HunyuanVideoAttention::HunyuanVideoAttention(int64_t heads, int64_t head_dim, bool dual_stream)
     : heads_(heads),
+      head_dim_(head_dim),
       to_q_(register_module("to_q", std::make_unique<Linear>(heads * head_dim, heads * head_dim))),
       to_k_(register_module("to_k", std::make_unique<Linear>(heads * head_dim, heads * head_dim))),
       to_v_(register_module("to_v", std::make_unique<Linear>(heads * head_dim, heads * head_dim))),
@@ -61,31 +82,60 @@ HunyuanVideoAttention::HunyuanVideoAttention(int64_t heads, int64_t head_dim, bo
   to_add_out_ = &register_module("to_add_out", std::make_unique<Linear>(dim, dim));
 }
 
-at::Tensor HunyuanVideoAttention::heads_view(const at::Tensor& x) const {
-  return x.unflatten(2, {heads_, -1});  // [B, L, H, D]
+void HunyuanVideoAttention::fuse_projections() {
+  if (add_q_proj_ == nullptr) return;
+  qkv_.fuse({&to_q_, &to_k_, &to_v_});
+  add_qkv_.fuse({add_q_proj_, add_k_proj_, add_v_proj_});
+}
+
+void HunyuanVideoAttention::quantize_fp8() {
+  if (add_q_proj_ == nullptr) return;  // the single block owns its fused projection
+  qkv_.quantize_fp8();
+  add_qkv_.quantize_fp8();
+  to_out_->quantize_fp8();
+  to_add_out_->quantize_fp8();
+}
+
+HunyuanVideoAttention::Qkv HunyuanVideoAttention::joint_qkv(const at::Tensor& video_qkv, const at::Tensor& text_qkv,
+                                                            const RMSNorm& text_norm_q, const RMSNorm& text_norm_k,
+                                                            const BlockContext& ctx) const {
+  const int64_t batch = video_qkv.size(0), video_len = video_qkv.size(1), text_len = text_qkv.size(1);
+  const auto options = video_qkv.options();
+  Qkv out{at::empty({batch, video_len + text_len, heads_, head_dim_}, options),  // [B, L, H, D]
+          at::empty({batch, video_len + text_len, heads_, head_dim_}, options),
+          at::empty({batch, video_len + text_len, heads_, head_dim_}, options)};
+  const auto& rope = ctx.rope;
+  kernels::rms_norm_rope_into(part_heads(video_qkv, 0, heads_, head_dim_), norm_q_.weight(), rope.cos, rope.sin,
+                              kEps, out.q, 0);
+  kernels::rms_norm_rope_into(part_heads(video_qkv, 1, heads_, head_dim_), norm_k_.weight(), rope.cos, rope.sin,
+                              kEps, out.k, 0);
+  kernels::rms_norm_rope_into(part_heads(text_qkv, 0, heads_, head_dim_), text_norm_q.weight(), {}, {}, kEps, out.q,
+                              video_len);
+  kernels::rms_norm_rope_into(part_heads(text_qkv, 1, heads_, head_dim_), text_norm_k.weight(), {}, {}, kEps, out.k,
+                              video_len);
+  out.v.narrow(1, 0, video_len).copy_(part_heads(video_qkv, 2, heads_, head_dim_));
+  out.v.narrow(1, video_len, text_len).copy_(part_heads(text_qkv, 2, heads_, head_dim_));
+  return out;
 }
 
 std::pair<at::Tensor, at::Tensor> HunyuanVideoAttention::forward_dual(const at::Tensor& video, const at::Tensor& text,
                                                                       const BlockContext& ctx) const {
   const int64_t video_len = video.size(1);
-  at::Tensor q = apply_rope(norm_q_.forward(heads_view(to_q_.forward(video))), ctx.rope, 1);  // [B, Lv, H, D]
-  at::Tensor k = apply_rope(norm_k_.forward(heads_view(to_k_.forward(video))), ctx.rope, 1);
-  at::Tensor v = heads_view(to_v_.forward(video));
-  const at::Tensor tq = norm_added_q_->forward(heads_view(add_q_proj_->forward(text)));      // [B, Lt, H, D]
-  const at::Tensor tk = norm_added_k_->forward(heads_view(add_k_proj_->forward(text)));
-  const at::Tensor tv = heads_view(add_v_proj_->forward(text));
-  const at::Tensor out = joint_attention(at::cat({q, tq}, 1), at::cat({k, tk}, 1), at::cat({v, tv}, 1), video_len,
-                                         ctx.text_lengths);  // [B, Lv + Lt, C]
+  at::Tensor out;
+  {
+    // Scoped so the packed projections and the joint q/k/v are freed before the output projections.
+    const Qkv qkv = joint_qkv(qkv_.forward(video), add_qkv_.forward(text), *norm_added_q_, *norm_added_k_, ctx);
+    out = joint_attention(qkv.q, qkv.k, qkv.v, video_len, ctx.text_lengths);  // [B, Lv + Lt, C]
+  }
   return {to_out_->forward(out.narrow(1, 0, video_len)),
           to_add_out_->forward(out.narrow(1, video_len, out.size(1) - video_len))};
 }
 
-at::Tensor HunyuanVideoAttention::forward_single(const at::Tensor& joint, int64_t video_len,
-                                                 const BlockContext& ctx) const {
-  const at::Tensor q = rope_video_part(norm_q_.forward(heads_view(to_q_.forward(joint))), video_len, ctx.rope);
-  const at::Tensor k = rope_video_part(norm_k_.forward(heads_view(to_k_.forward(joint))), video_len, ctx.rope);
-  const at::Tensor v = heads_view(to_v_.forward(joint));  // [B, L, H, D]
-  return joint_attention(q, k, v, video_len, ctx.text_lengths);
+at::Tensor HunyuanVideoAttention::forward_single(const at::Tensor& qkv, int64_t video_len, const BlockContext& ctx) const {
+  const int64_t text_len = qkv.size(1) - video_len;
+  // The single block has one q/k norm for both streams; only the video part is rotated.
+  const Qkv joint = joint_qkv(qkv.narrow(1, 0, video_len), qkv.narrow(1, video_len, text_len), norm_q_, norm_k_, ctx);
+  return joint_attention(joint.q, joint.k, joint.v, video_len, ctx.text_lengths);
 }
 
 HunyuanVideoTransformerBlock::HunyuanVideoTransformerBlock(int64_t heads, int64_t head_dim, int64_t mlp_dim)
@@ -98,17 +148,23 @@ HunyuanVideoTransformerBlock::HunyuanVideoTransformerBlock(int64_t heads, int64_
       ff_context_(
           register_module("ff_context", std::make_unique<FeedForward>(heads * head_dim, mlp_dim, Activation::gelu_tanh))) {}
 
+void HunyuanVideoTransformerBlock::quantize_fp8() {
+  attn_.quantize_fp8();
+  ff_.quantize_fp8();
+  ff_context_.quantize_fp8();
+}
+
 std::pair<at::Tensor, at::Tensor> HunyuanVideoTransformerBlock::forward(const at::Tensor& video, const at::Tensor& text,
                                                                         const BlockContext& ctx) const {
   const auto n = norm1_.forward(video, ctx.temb);
   const auto c = norm1_context_.forward(text, ctx.temb);
   const auto [attn_video, attn_text] = attn_.forward_dual(n.x, c.x, ctx);
-  at::Tensor x = video + attn_video * n.gate_msa.unsqueeze(1);
-  at::Tensor t = text + attn_text * c.gate_msa.unsqueeze(1);
-  const at::Tensor ff_video = ff_.forward(modulate(norm2_.forward(x), n.shift_mlp, n.scale_mlp));
-  const at::Tensor ff_text = ff_context_.forward(modulate(norm2_context_.forward(t), c.shift_mlp, c.scale_mlp));
-  x = x + n.gate_mlp.unsqueeze(1) * ff_video;
-  t = t + c.gate_mlp.unsqueeze(1) * ff_text;
+  at::Tensor x = kernels::gated_residual(video, attn_video, n.gate_msa);  // video + gate ⊙ attn
+  at::Tensor t = kernels::gated_residual(text, attn_text, c.gate_msa);
+  const at::Tensor ff_video = ff_.forward(norm2_.forward_modulated(x, n.shift_mlp, n.scale_mlp));
+  const at::Tensor ff_text = ff_context_.forward(norm2_context_.forward_modulated(t, c.shift_mlp, c.scale_mlp));
+  kernels::gated_residual_(x, ff_video, n.gate_mlp);
+  kernels::gated_residual_(t, ff_text, c.gate_mlp);
   return {x, t};
 }
 
@@ -116,15 +172,34 @@ HunyuanVideoSingleTransformerBlock::HunyuanVideoSingleTransformerBlock(int64_t h
     : attn_(register_module("attn", std::make_unique<HunyuanVideoAttention>(heads, head_dim, false))),
       norm_(register_module("norm", std::make_unique<AdaLayerNormZeroSingle>(heads * head_dim))),
       proj_mlp_(register_module("proj_mlp", std::make_unique<Linear>(heads * head_dim, mlp_dim))),
-      proj_out_(register_module("proj_out", std::make_unique<Linear>(heads * head_dim + mlp_dim, heads * head_dim))) {}
+      proj_out_(register_module("proj_out", std::make_unique<Linear>(heads * head_dim + mlp_dim, heads * head_dim))),
+      dim_(heads * head_dim),
+      mlp_dim_(mlp_dim) {}
+
+void HunyuanVideoSingleTransformerBlock::fuse_projections() {
+  qkv_mlp_.fuse({&attn_.to_q(), &attn_.to_k(), &attn_.to_v(), &proj_mlp_});
+}
+
+void HunyuanVideoSingleTransformerBlock::quantize_fp8() {
+  qkv_mlp_.quantize_fp8();
+  proj_out_.quantize_fp8();
+}
 
 at::Tensor HunyuanVideoSingleTransformerBlock::forward(const at::Tensor& joint, int64_t video_len,
                                                        const BlockContext& ctx) const {
-  const auto n = norm_.forward(joint, ctx.temb);                            // [B, L, C]
-  const at::Tensor mlp = at::gelu(proj_mlp_.forward(n.x), "tanh");         // [B, L, mlp]
-  const at::Tensor attn = attn_.forward_single(n.x, video_len, ctx);       // [B, L, C]
-  const at::Tensor out = n.gate.unsqueeze(1) * proj_out_.forward(at::cat({attn, mlp}, 2));
-  return out + joint;
+  auto n = norm_.forward(joint, ctx.temb);  // [B, L, C]
+  // proj_out reads [attention, gelu(mlp)]: both are written into one buffer instead of concatenated.
+  at::Tensor hidden = at::empty({joint.size(0), joint.size(1), dim_ + mlp_dim_}, joint.options());
+  {
+    // Scoped so the packed projection ([B, L, 3·C + mlp], the largest tensor of a step) is freed
+    // before proj_out runs.
+    const at::Tensor packed = qkv_mlp_.forward(n.x);
+    n.x.reset();
+    at::Tensor mlp_part = hidden.narrow(2, dim_, mlp_dim_);
+    at::gelu_out(mlp_part, packed.narrow(2, 3 * dim_, mlp_dim_), "tanh");
+    hidden.narrow(2, 0, dim_).copy_(attn_.forward_single(packed, video_len, ctx));
+  }
+  return kernels::gated_residual(joint, proj_out_.forward(hidden), n.gate);  // joint + gate ⊙ proj_out
 }
 
 }  // namespace ditstream::model::hunyuan_video

@@ -39,13 +39,27 @@ class HunyuanVideoAttention : public Module {
   // Dual stream: (video, text) each [B, L*, C] -> attention outputs (video, text) after to_out/to_add_out.
   std::pair<at::Tensor, at::Tensor> forward_dual(const at::Tensor& video, const at::Tensor& text,
                                                  const BlockContext& ctx) const;
-  // Single stream: the joint sequence [B, Lv + Lt, C] -> [B, Lv + Lt, C] (no output projection).
-  at::Tensor forward_single(const at::Tensor& joint, int64_t video_len, const BlockContext& ctx) const;
+  // Single stream: `qkv` [B, Lv + Lt, ≥ 3·C] holds q, k, v side by side (the single block projects
+  // them together with its MLP input) -> attention output [B, Lv + Lt, C] (no output projection).
+  at::Tensor forward_single(const at::Tensor& qkv, int64_t video_len, const BlockContext& ctx) const;
+
+  // Fuses to_q/k/v (and add_q/k/v) into single GEMMs; call once the weights are in place.
+  void fuse_projections();
+  void quantize_fp8();
+  Linear& to_q() { return to_q_; }
+  Linear& to_k() { return to_k_; }
+  Linear& to_v() { return to_v_; }
 
  private:
-  at::Tensor heads_view(const at::Tensor& x) const;  // [B, L, H·D] -> [B, L, H, D]
+  // q, k, v [B, L, H, D] of the joint sequence from the packed projections of its two parts: the
+  // video part (q/k normalized and rotated) at 0, the text part (normalized) at `video_len`.
+  struct Qkv {
+    at::Tensor q, k, v;
+  };
+  Qkv joint_qkv(const at::Tensor& video_qkv, const at::Tensor& text_qkv, const RMSNorm& text_norm_q,
+                const RMSNorm& text_norm_k, const BlockContext& ctx) const;
 
-  int64_t heads_;
+  int64_t heads_, head_dim_;
   Linear& to_q_;
   Linear& to_k_;
   Linear& to_v_;
@@ -58,6 +72,8 @@ class HunyuanVideoAttention : public Module {
   RMSNorm* norm_added_k_ = nullptr;
   Linear* to_out_ = nullptr;
   Linear* to_add_out_ = nullptr;
+  FusedLinear qkv_;      // to_q, to_k, to_v (dual stream only; the single block fuses its own)
+  FusedLinear add_qkv_;  // add_q_proj, add_k_proj, add_v_proj
 };
 
 class HunyuanVideoTransformerBlock : public Module {
@@ -66,6 +82,8 @@ class HunyuanVideoTransformerBlock : public Module {
   // video [B, Lv, C], text [B, Lt, C] -> updated (video, text).
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& video, const at::Tensor& text,
                                             const BlockContext& ctx) const;
+  void fuse_projections() { attn_.fuse_projections(); }
+  void quantize_fp8();
 
  private:
   AdaLayerNormZero& norm1_;
@@ -83,12 +101,17 @@ class HunyuanVideoSingleTransformerBlock : public Module {
   // joint [B, Lv + Lt, C] (video first) -> updated joint. diffusers concatenates and splits the two
   // streams around every single block; keeping them joined between blocks is the same computation.
   at::Tensor forward(const at::Tensor& joint, int64_t video_len, const BlockContext& ctx) const;
+  // Fuses attn.to_q/k/v and proj_mlp, which all read the normalized joint sequence, into one GEMM.
+  void fuse_projections();
+  void quantize_fp8();
 
  private:
   HunyuanVideoAttention& attn_;
   AdaLayerNormZeroSingle& norm_;
   Linear& proj_mlp_;
   Linear& proj_out_;
+  int64_t dim_, mlp_dim_;
+  FusedLinear qkv_mlp_;
 };
 
 }  // namespace ditstream::model::hunyuan_video

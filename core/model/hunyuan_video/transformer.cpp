@@ -135,8 +135,22 @@ void HunyuanVideoTransformer3DModel::validate(const TransformerInputs& in) {
   }
 }
 
+void HunyuanVideoTransformer3DModel::prepare() {
+  if (prepared_) return;
+  for (auto* block : transformer_blocks_) block->fuse_projections();
+  for (auto* block : single_transformer_blocks_) block->fuse_projections();
+  prepared_ = true;
+}
+
+void HunyuanVideoTransformer3DModel::quantize_fp8() {
+  prepare();
+  for (auto* block : transformer_blocks_) block->quantize_fp8();
+  for (auto* block : single_transformer_blocks_) block->quantize_fp8();
+}
+
 HunyuanVideoTransformer3DModel::State HunyuanVideoTransformer3DModel::begin(const TransformerInputs& in) {
   validate(in);
+  prepare();
   State s;
   const auto x = in.hidden_states.sizes();
   s.batch = x[0];

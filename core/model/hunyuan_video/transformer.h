@@ -68,6 +68,15 @@ class HunyuanVideoTransformer3DModel : public Module {
   // Throws ditstream::Error naming the input, its value and what is allowed.
   void validate(const TransformerInputs& inputs);
 
+  // Runtime layout for inference, once the weights are in place (begin() does it if needed):
+  // projections that read the same input are fused into one GEMM each; their parameters become
+  // views of the fused weights. Loading weights again afterwards needs a new model.
+  void prepare();
+  // Big linear layers (attention projections and MLPs of every block) in float8 e4m3 with
+  // per-channel scales and per-token activation scales; embeddings, the refiner and the output
+  // layer stay in their dtype. CUDA only; releases the bf16 copies of those weights.
+  void quantize_fp8();
+
  private:
   HunyuanVideoTransformerConfig config_;
   HunyuanVideoPatchEmbed& x_embedder_;
@@ -77,6 +86,7 @@ class HunyuanVideoTransformer3DModel : public Module {
   ModuleList<HunyuanVideoSingleTransformerBlock>& single_transformer_blocks_;
   AdaLayerNormContinuous& norm_out_;
   Linear& proj_out_;
+  bool prepared_ = false;
 };
 
 }  // namespace ditstream::model::hunyuan_video
