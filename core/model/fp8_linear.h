@@ -15,8 +15,9 @@ struct Fp8Weight {
 // Per-output-channel quantization of a [out, in] weight.
 Fp8Weight quantize_weight_fp8(const at::Tensor& weight);
 
-// y = x · wᵀ + bias for x [..., in] (bf16/fp16 on a CUDA device); returns [..., out] in x's dtype.
-// `in` and `out` must be multiples of 16 (the fp8 GEMM's alignment).
+// y = x · wᵀ + bias for x [..., in]; returns [..., out] in x's dtype. On CUDA devices the fp8 GEMM
+// (`in` and `out` multiples of 16, its alignment); on the CPU the same quantized values multiplied
+// in float32, which is what the GEMM computes up to accumulation order (tests, reference).
 at::Tensor fp8_linear(const at::Tensor& x, const Fp8Weight& w, const at::Tensor& bias);
 
 }  // namespace ditstream::model

@@ -19,13 +19,30 @@ at::Tensor Linear::forward(const at::Tensor& x) const {
 
 void Linear::quantize_fp8() {
   if (is_fp8()) return;
-  require(weight_.defined() && weight_.is_cuda(), "Linear", "weight", "fp8 weights need the layer on a CUDA device");
+  require(weight_.defined(), "Linear", "weight", "quantize_fp8() needs the layer's weights");
   fp8_ = quantize_weight_fp8(weight_);
   weight_ = at::Tensor();
 }
 
+bool FusedLinear::stale() const {
+  if (!fused_) return true;
+  int64_t offset = 0;
+  for (const Linear* p : parts_) {
+    if (p->weight_.defined()) {
+      const at::Tensor& w = fused_->weight_;
+      const auto* expected = w.defined() ? static_cast<const char*>(w.const_data_ptr()) + offset * p->in_ * w.element_size()
+                                         : nullptr;
+      if (expected == nullptr || p->weight_.const_data_ptr() != expected) return true;
+    }
+    offset += p->out_;
+  }
+  return false;
+}
+
 void FusedLinear::fuse(const std::vector<Linear*>& parts) {
   require(!parts.empty(), "FusedLinear", "parts", "needs at least one layer");
+  parts_ = parts;
+  if (!stale()) return;
   const bool with_bias = parts[0]->bias_ != nullptr;
   int64_t out = 0;
   std::vector<at::Tensor> weights, biases;
@@ -45,7 +62,6 @@ void FusedLinear::fuse(const std::vector<Linear*>& parts) {
     if (with_bias) *p->bias_ = fused_->bias_->narrow(0, offset, p->out_);
     offset += p->out_;
   }
-  parts_ = parts;
 }
 
 at::Tensor FusedLinear::forward(const at::Tensor& x) const { return fused_->forward(x); }

@@ -23,9 +23,10 @@ class Linear : public Module {
   int64_t out_features() const { return out_; }
 
   // Replaces the weight by its float8 e4m3 form (per-output-channel scales) and releases the
-  // original: forward then runs the fp8 GEMM. CUDA only.
+  // original: forward then runs the fp8 GEMM (emulated with ATen on the CPU). Loading a weight
+  // again returns the layer to full precision.
   void quantize_fp8();
-  bool is_fp8() const { return fp8_.weight.defined(); }
+  bool is_fp8() const { return fp8_.weight.defined() && !weight_.defined(); }
 
  private:
   friend class FusedLinear;
@@ -41,7 +42,8 @@ class Linear : public Module {
 class FusedLinear {
  public:
   FusedLinear() = default;
-  // Concatenates the parts' weights (and biases: all or none have one) along the output dim.
+  // Concatenates the parts' weights (and biases: all or none have one) along the output dim. Called
+  // again, it re-fuses only when a part's weight was replaced since (a load()).
   void fuse(const std::vector<Linear*>& parts);
   bool fused() const { return fused_ != nullptr; }
   // [..., in] -> [..., Σ out], parts side by side in the order given to fuse().
@@ -49,6 +51,9 @@ class FusedLinear {
   void quantize_fp8();
 
  private:
+  // True when some part holds a weight that is not its view of the fused weight.
+  bool stale() const;
+
   std::vector<Linear*> parts_;
   std::unique_ptr<Linear> fused_;
 };

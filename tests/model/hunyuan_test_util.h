@@ -25,6 +25,7 @@ inline std::unique_ptr<model::hunyuan_video::HunyuanVideoTransformer3DModel> loa
   const auto index = dir / "diffusion_pytorch_model.safetensors.index.json";
   m->load(io::Checkpoint::open(std::filesystem::exists(index) ? index : dir / "diffusion_pytorch_model.safetensors"),
           options);
+  m->prepare();
   return m;
 }
 

@@ -134,5 +134,55 @@ TEST_F(HunyuanTransformerInputs, PaddedTextDoesNotChangeTheOutput) {
   EXPECT_LE(relative_l2(model_->forward(b), model_->forward(a)), 1e-6);
 }
 
+TEST_F(HunyuanTransformerInputs, PackedProjectionsMatchSeparateOnes) {
+  const auto in = make_inputs({});
+  const auto names_packed = model_->named_parameters();
+  const at::Tensor packed = model_->forward(in);
+  // Loading again replaces the parameter slots: the packs notice and separate projections run.
+  model_->load(io::Checkpoint::open(tiny_model_dir() / "transformer" / "diffusion_pytorch_model.safetensors"), {});
+  const at::Tensor separate = model_->forward(in);
+  EXPECT_LE(relative_l2(packed, separate), 1e-6);
+  EXPECT_EQ(model_->named_parameters().size(), names_packed.size());
+  model_->prepare();
+  EXPECT_LE(relative_l2(model_->forward(in), packed), 1e-7);
+}
+
+TEST_F(HunyuanTransformerInputs, Bfloat16RunsCloseToFloat32) {
+  InputSpec spec;
+  spec.batch = 2;
+  spec.valid = {7, 4};
+  auto in = make_inputs(spec);
+  const at::Tensor reference = model_->forward(in);
+  model_->to(at::kCPU, at::kBFloat16);
+  model_->prepare();
+  in.hidden_states = in.hidden_states.to(at::kBFloat16);
+  in.encoder_hidden_states = in.encoder_hidden_states.to(at::kBFloat16);
+  in.pooled_projections = in.pooled_projections.to(at::kBFloat16);
+  const at::Tensor out = model_->forward(in);
+  EXPECT_EQ(out.scalar_type(), at::kBFloat16);
+  EXPECT_LE(relative_l2(out.to(at::kFloat), reference), 5e-2);
+}
+
+// The fp8 path's plumbing on the CPU (the quantization computed with ATen): outputs stay close to
+// full precision, parameter names stay, a second quantize_fp8() is harmless and load() restores.
+TEST_F(HunyuanTransformerInputs, Fp8QuantizedBlocksStayClose) {
+  InputSpec spec;
+  spec.batch = 2;
+  spec.valid = {7, 3};
+  const auto in = make_inputs(spec);
+  const at::Tensor reference = model_->forward(in);
+  const size_t names = model_->named_parameters().size();
+  model_->quantize_fp8();
+  model_->quantize_fp8();
+  const at::Tensor fp8 = model_->forward(in);
+  const double err = relative_l2(fp8, reference);
+  std::cout << "fp8 relative L2 vs fp32: " << err << "\n";
+  EXPECT_GT(err, 0.0);
+  EXPECT_LE(err, 0.1);
+  EXPECT_EQ(model_->named_parameters().size(), names);
+  model_->load(io::Checkpoint::open(tiny_model_dir() / "transformer" / "diffusion_pytorch_model.safetensors"), {});
+  EXPECT_LE(relative_l2(model_->forward(in), reference), 1e-6);
+}
+
 }  // namespace
 }  // namespace ditstream::testing

@@ -1,13 +1,13 @@
 """Reference outputs of diffusers' HunyuanVideoTransformer3DModel for the C++ parity tests.
 
-    hunyuan_transformer.py --model DIR --inputs IN.safetensors --out OUT.safetensors
-        [--make CONFIG_JSON --seed N] [--device cpu|cuda] [--dtype float32|bfloat16]
+    hunyuan_transformer.py --model DIR [--inputs IN.safetensors --out OUT.safetensors]
+        [--make CONFIG_JSON --seed N [--default-init]] [--device cpu|cuda] [--dtype float32|bfloat16]
 
 --make builds the model from CONFIG_JSON (a JSON object of config fields) with seeded random
 weights and saves it to DIR with save_pretrained (config.json + safetensors) before running it;
 without --make the model is loaded from DIR. IN holds hidden_states, timestep,
 encoder_hidden_states, encoder_attention_mask, pooled_projections and optionally guidance; OUT gets
-"output".
+"output". Without --inputs the script only makes and saves the model.
 """
 import argparse
 import json
@@ -37,8 +37,8 @@ def randomize(model, seed):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
-    ap.add_argument("--inputs", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--inputs")
+    ap.add_argument("--out")
     ap.add_argument("--make")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
@@ -63,6 +63,8 @@ def main():
         model.save_pretrained(args.model, safe_serialization=True)
     else:
         model = HunyuanVideoTransformer3DModel.from_pretrained(args.model, torch_dtype=dtype)
+    if args.inputs is None:
+        return
     model = model.to(args.device).eval()
 
     inputs = {k: v.to(args.device) for k, v in load_file(args.inputs).items()}

@@ -28,6 +28,7 @@ std::unique_ptr<HunyuanVideoTransformer3DModel> HunyuanVideoTransformer3DModel::
   auto config = HunyuanVideoTransformerConfig::from_config(folder.config("transformer"));
   auto model = std::make_unique<HunyuanVideoTransformer3DModel>(std::move(config));
   model->load(folder.weights("transformer"), options);
+  model->prepare();
   return model;
 }
 
@@ -136,10 +137,9 @@ void HunyuanVideoTransformer3DModel::validate(const TransformerInputs& in) {
 }
 
 void HunyuanVideoTransformer3DModel::prepare() {
-  if (prepared_) return;
+  // Cheap when nothing changed: each fused projection checks that its parts still view it.
   for (auto* block : transformer_blocks_) block->fuse_projections();
   for (auto* block : single_transformer_blocks_) block->fuse_projections();
-  prepared_ = true;
 }
 
 void HunyuanVideoTransformer3DModel::quantize_fp8() {
@@ -191,7 +191,7 @@ void HunyuanVideoTransformer3DModel::run_remaining_blocks(State& s) {
   if (single_transformer_blocks_.size() == 0) return;
   const int64_t video_len = s.video.size(1);
   at::Tensor joint = at::cat({s.video, s.text}, 1);  // [B, Lv + Lt, C]
-  for (auto* block : single_transformer_blocks_) joint = block->forward(joint, video_len, ctx);
+  for (auto* block : single_transformer_blocks_) joint = block->forward(std::move(joint), video_len, ctx);
   s.video = joint.narrow(1, 0, video_len);
   s.text = joint.narrow(1, video_len, joint.size(1) - video_len);
 }

@@ -49,12 +49,16 @@ class HunyuanVideoTransformer3DModel : public Module {
     int64_t batch = 0;
   };
 
-  // Reads `transformer/config.json` and loads `transformer/` weights with `options`.
+  // Reads `transformer/config.json`, loads `transformer/` weights with `options` and prepares the
+  // runtime layout (prepare()).
   static std::unique_ptr<HunyuanVideoTransformer3DModel> from_folder(const io::DiffusersFolder& folder,
                                                                      const LoadOptions& options);
   explicit HunyuanVideoTransformer3DModel(HunyuanVideoTransformerConfig config);
 
   const HunyuanVideoTransformerConfig& config() const { return config_; }
+  // Where the weights live and their dtype (after load() or init_random()).
+  at::Device parameter_device() const { return proj_out_.weight().device(); }
+  at::ScalarType parameter_dtype() const { return proj_out_.weight().scalar_type(); }
 
   at::Tensor forward(const TransformerInputs& inputs);
 
@@ -68,13 +72,14 @@ class HunyuanVideoTransformer3DModel : public Module {
   // Throws ditstream::Error naming the input, its value and what is allowed.
   void validate(const TransformerInputs& inputs);
 
-  // Runtime layout for inference, once the weights are in place (begin() does it if needed):
-  // projections that read the same input are fused into one GEMM each; their parameters become
-  // views of the fused weights. Loading weights again afterwards needs a new model.
+  // Runtime layout for inference (begin() calls it; cheap when nothing changed): projections that
+  // read the same input are fused into one GEMM each, and their parameters become views of the
+  // fused weights, so no memory is added and names stay. After a load() it fuses again.
   void prepare();
   // Big linear layers (attention projections and MLPs of every block) in float8 e4m3 with
-  // per-channel scales and per-token activation scales; embeddings, the refiner and the output
-  // layer stay in their dtype. CUDA only; releases the bf16 copies of those weights.
+  // per-channel weight scales and per-token activation scales (the fp8 GEMM on CUDA; emulated on
+  // the CPU); embeddings, the refiner and the output layer stay as they are. Releases the full-
+  // precision copies of those weights; load() restores full precision.
   void quantize_fp8();
 
  private:
@@ -86,7 +91,6 @@ class HunyuanVideoTransformer3DModel : public Module {
   ModuleList<HunyuanVideoSingleTransformerBlock>& single_transformer_blocks_;
   AdaLayerNormContinuous& norm_out_;
   Linear& proj_out_;
-  bool prepared_ = false;
 };
 
 }  // namespace ditstream::model::hunyuan_video
