@@ -18,8 +18,8 @@ Recorder::Recorder(std::filesystem::path file, int width, int height, int fps)
                   "caps=video/x-raw,format=I420,width={},height={},framerate={}/1 ! "
                   "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} ! "
                   "video/x-h264,profile=constrained-baseline ! h264parse ! "
-                  "mp4mux fragment-duration=500 ! filesink name=sink",
-                  width, height, fps, gop),
+                  "mp4mux fragment-duration=500 trak-timescale={} ! filesink name=sink",
+                  width, height, fps, gop, 1000 * fps),
       "recorder");
   src_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
   GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
@@ -38,8 +38,10 @@ void Recorder::push(const I420Frame& frame) {
   require(frame.width == width_ && frame.height == height_, "recorder", "frame",
           fmt::format("frame is {}x{}, the recording {}x{}", frame.width, frame.height, width_, height_));
   GstBuffer* buffer = buffer_from(frame.data.data(), frame.data.size());
-  GST_BUFFER_PTS(buffer) = gst_util_uint64_scale(static_cast<guint64>(frames_), GST_SECOND, static_cast<guint64>(fps_));
-  GST_BUFFER_DURATION(buffer) = gst_util_uint64_scale(1, GST_SECOND, static_cast<guint64>(fps_));
+  // Rounded (not floored) nanoseconds, so the muxer's 1/(1000·fps) ticks come out exact.
+  const auto at = [&](int n) { return gst_util_uint64_scale_round(static_cast<guint64>(n), GST_SECOND, static_cast<guint64>(fps_)); };
+  GST_BUFFER_PTS(buffer) = at(frames_);
+  GST_BUFFER_DURATION(buffer) = at(frames_ + 1) - at(frames_);
   ++frames_;
   if (gst_app_src_push_buffer(GST_APP_SRC(src_), buffer) != GST_FLOW_OK) {
     const auto error = pop_bus_error(pipeline_);
