@@ -108,18 +108,25 @@ Submitted JobQueue::submit(const JobRequest& request) {
     live->record.text_path = engine_.paths().text_path;
     live->record.decode_path = engine_.paths().decode_path;
     store_.put(live->record);
-    position = static_cast<int>(pending_.size());
     live_[live->record.id] = live;
   }
+  // Copied before the worker can see the job.
+  Submitted submitted{live->record.id, 0, live->record};
   for (auto* o : observers_) o->on_submitted(live->record.id, request);
+  {
+    std::lock_guard lock(mutex_);
+    position = static_cast<int>(pending_.size());
+  }
+  // Announced before the worker can start it, so every reader sees Queued before Started.
+  publish(live->record.id, Queued{position});
   {
     std::lock_guard lock(mutex_);
     pending_.push_back(live->record.id);
     if (metrics_) metrics_->queue_length.set(static_cast<double>(pending_.size()));
   }
-  publish(live->record.id, Queued{position});
   wake_.notify_all();
-  return {live->record.id, position};
+  submitted.position = position;
+  return submitted;
 }
 
 JobRecord JobQueue::snapshot(const std::string& id) const {

@@ -58,7 +58,8 @@ struct JobQueueOptions {
 
 struct Submitted {
   std::string id;
-  int position = 0;  // 0: runs next
+  int position = 0;   // 0: runs next
+  JobRecord record;   // as it was queued (the worker may have started it since)
 };
 
 class JobQueue {

@@ -116,7 +116,7 @@ void add_video_routes(Router& router, RouteContext& c) {
               [&c](const HttpRequest& req, const PathParams&) {
                 const auto request = parse_video_request(req.body, c.limits);
                 const auto submitted = c.queue.submit(request);
-                auto r = json_response(202, to_json(c.queue.get(submitted.id), submitted.position));
+                auto r = json_response(202, to_json(submitted.record, submitted.position));
                 r.headers.emplace_back("Location", "/v1/videos/" + submitted.id);
                 return r;
               },
