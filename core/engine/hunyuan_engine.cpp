@@ -10,6 +10,10 @@
 #include "core/io/config_reader.h"
 #include "core/io/diffusers_folder.h"
 #include "core/model/hunyuan_video/transformer.h"
+#include "core/model/text/prompt_cache.h"
+#include "core/model/text/prompt_encoder.h"
+#include "core/model/vae/autoencoder_kl_hunyuan_video.h"
+#include "core/model/vae/streaming_decoder.h"
 #include "core/sampling/cache/first_block_cache.h"
 #include "core/sampling/pipeline.h"
 #include "core/sampling/scheduler.h"
@@ -20,7 +24,6 @@ namespace ditstream::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int64_t kStandInTextTokens = 16;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -28,15 +31,6 @@ at::ScalarType parse_dtype(const std::string& name) {
   if (name == "float32") return at::kFloat;
   if (name == "bfloat16") return at::kBFloat16;
   throw_invalid("engine", "dtype", "'" + name + "' is not float32 or bfloat16");
-}
-
-uint64_t fnv1a(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 }  // namespace
@@ -48,18 +42,14 @@ struct HunyuanEngine::Impl {
   std::unique_ptr<model::hunyuan_video::HunyuanVideoTransformer3DModel> transformer;
   sampling::FlowMatchEulerDiscreteSchedulerConfig scheduler;
   LatentPreview preview = LatentPreview(at::zeros({16, 3}), at::zeros({3}));
+  std::unique_ptr<text::PromptEncoder> text_encoder;
+  std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo> vae;
 
-  // The stand-in for the text encoders: embeddings drawn from the prompt's hash, so the same
-  // prompt always conditions the same way and different prompts differently.
-  sampling::PromptEmbeddings stand_in_embeddings(const std::string& prompt) const {
-    const auto& config = transformer->config();
-    auto generator = at::make_generator<at::CPUGeneratorImpl>(fnv1a(prompt));
-    sampling::PromptEmbeddings p;
-    p.embeds = at::randn({1, kStandInTextTokens, config.text_embed_dim}, generator, at::kFloat).to(device, dtype);
-    p.mask = at::ones({1, kStandInTextTokens}, at::TensorOptions().dtype(at::kLong)).to(device);
-    p.pooled = at::randn({1, config.pooled_projection_dim}, generator, at::kFloat).to(device, dtype);
-    return p;
+  sampling::PromptEmbeddings embeddings(const std::string& prompt) const {
+    const auto e = text_encoder->encode(prompt);
+    return {e.prompt_embeds.to(device, dtype), e.prompt_attention_mask.to(device), e.pooled_prompt_embeds.to(device, dtype)};
   }
+
 };
 
 HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -75,6 +65,8 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::m
   s.transformer = model::hunyuan_video::HunyuanVideoTransformer3DModel::from_folder(folder, {s.device, s.dtype, true});
   s.scheduler = sampling::FlowMatchEulerDiscreteSchedulerConfig::from_config(
       io::ConfigReader::from_file(options.model / "scheduler" / "scheduler_config.json"));
+  s.text_encoder = text::PromptEncoder::load(folder, {s.device, s.dtype});
+  s.vae = model::vae::AutoencoderKLHunyuanVideo::from_folder(options.model, {s.device, s.dtype, true});
   s.preview = LatentPreview::from_file(options.preview_factors);
   require(s.preview.channels() == s.transformer->config().in_channels, "engine", "preview_factors",
           "the factors are for " + std::to_string(s.preview.channels()) + " latent channels, the model has " +
@@ -84,12 +76,12 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::m
 
 HunyuanEngine::~HunyuanEngine() = default;
 
-EnginePaths HunyuanEngine::paths() const { return {"prompt-hash", "latent-rgb"}; }
+EnginePaths HunyuanEngine::paths() const { return {"llama+clip", "vae-streaming"}; }
 
 void HunyuanEngine::run(const JobRequest& request, const EventSink& emit, const CancelToken& cancel) {
   auto& s = *impl_;
   c10::InferenceMode guard;
-  const auto prompt = s.stand_in_embeddings(request.prompt);
+  const auto prompt = s.embeddings(request.prompt);
   sampling::GenerationRequest g;
   g.num_frames = request.frames;
   g.height = request.height;
@@ -117,17 +109,31 @@ void HunyuanEngine::run(const JobRequest& request, const EventSink& emit, const 
   const auto result = pipeline.generate(g, prompt, hooks, cache.get());
   cancel.throw_if_canceled();
 
-  // Final frames without a VAE: each latent frame's RGB map stands for the pixel frames it covers
-  // (the first latent frame one pixel frame, every later one four, as the causal VAE decodes).
-  const auto decode_start = Clock::now();
-  const auto latent_frames = s.preview.to_rgb_frames(result.latents.select(0, 0));  // [C, T', H', W']
-  FrameChunk chunk{0, request.frames, 0, {}};
-  for (int f = 0; f < request.frames; ++f) {
-    const size_t t = f == 0 ? 0 : static_cast<size_t>((f - 1) / 4 + 1);
-    chunk.frames.push_back(latent_frames.at(std::min(t, latent_frames.size() - 1)));
-  }
-  chunk.decode_seconds = seconds_since(decode_start);
-  emit(std::move(chunk));
+  // Final frames chunk by chunk from the streaming VAE: the first latent frame gives one video
+  // frame, every later one four; each chunk is emitted as soon as it is decoded.
+  model::vae::StreamingOptions streaming;
+  streaming.unscale_latents = true;
+  auto chunk_start = Clock::now();
+  const bool done = model::vae::decode_streaming(
+      *s.vae, result.latents, model::vae::ChunkPlan{}, streaming,
+      [&](const at::Tensor& frames, int64_t first_frame) {
+        // [B, 3, n, H, W] in [-1, 1] → n frames [H, W, 3] uint8.
+        const at::Tensor rgb = ((frames.select(0, 0).to(at::kCPU, at::kFloat) + 1.0) * 127.5)
+                                   .clamp(0, 255).round().to(at::kByte).permute({1, 2, 3, 0}).contiguous();  // [n, H, W, 3]
+        FrameChunk chunk{static_cast<int>(first_frame), request.frames, seconds_since(chunk_start), {}};
+        for (int64_t i = 0; i < rgb.size(0); ++i) {
+          auto f = std::make_shared<RgbFrame>();
+          f->height = static_cast<int>(rgb.size(1));
+          f->width = static_cast<int>(rgb.size(2));
+          const at::Tensor one = rgb.select(0, i);
+          f->rgb.assign(one.data_ptr<uint8_t>(), one.data_ptr<uint8_t>() + one.numel());
+          chunk.frames.push_back(std::move(f));
+        }
+        emit(std::move(chunk));
+        chunk_start = Clock::now();
+      },
+      [&] { return cancel.canceled(); });
+  if (!done) cancel.throw_if_canceled();
 }
 
 }  // namespace ditstream::engine

@@ -1,8 +1,6 @@
-// The HunyuanVideo engine: prompt → embeddings → denoising with a preview of every step's x0 →
-// final frames. Paths that are not in the build yet stand in visibly: without the text encoders the
-// prompt embeddings come from a deterministic hash of the prompt ("text_path": "prompt-hash"),
-// without the VAE the final frames are the latent→RGB map of the final latents, upscaled by the
-// stream ("decode_path": "latent-rgb"). Every job's status names the paths that ran.
+// The HunyuanVideo engine: prompt → LLaMA-style + CLIP text encoders → denoising with a latent→RGB
+// preview of every step's x0 → streaming VAE decode, final frames emitted chunk by chunk. Every
+// job's status names the paths that ran ("text_path": "llama+clip", "decode_path": "vae-streaming").
 #pragma once
 
 #include <filesystem>
