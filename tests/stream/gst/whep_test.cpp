@@ -57,7 +57,7 @@ TEST(Whep, ViewersDecodePreviewAndFinalFramesAndOneLeavingDoesNotDisturbTheOther
   const auto dir = fresh_temp_dir();
   RunningService s(test_service_options(dir), {std::chrono::milliseconds(250), std::chrono::milliseconds(150)});
   const auto submitted = http_request(s.port(), "POST", "/v1/videos",
-                                      R"({"prompt":"two viewers","width":64,"height":64,"steps":12,"frames":21,"fps":10})",
+                                      R"({"prompt":"two viewers","width":64,"height":64,"steps":20,"frames":21,"fps":10})",
                                       {{"Content-Type", "application/json"}});
   ASSERT_EQ(submitted.status, 202);
   const std::string id = json::parse(submitted.body)["id"];
