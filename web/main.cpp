@@ -5,29 +5,54 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
+#include "core/engine/hunyuan_engine.h"
 #include "core/io/diffusers_folder.h"
 #include "core/parallel/launcher.h"
 #include "core/parallel/rank_group.h"
 #include "core/util/error.h"
 #include "core/util/log.h"
 #include "stream/stream_info.h"
-#include "web/api/http_server.h"
+#include "web/api/service.h"
+#include "web/generate.h"
+#include "web/json_config.h"
 
 namespace {
 
 using namespace ditstream;
 
-struct ServeOptions {
+struct EngineFlags {
   std::filesystem::path model = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "tiny-hunyuan-video";
-  std::string bind = "127.0.0.1";
-  uint16_t port = 8080;
-  int http_threads = 4;
+  std::filesystem::path preview_factors = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "hunyuan_video_latent_rgb.json";
+  std::string device = "cpu";
+  std::string dtype = "float32";
+
   int gpus = 1;
   int rank_timeout_s = 300;
+
+  engine::HunyuanEngineOptions options() const { return {model, preview_factors, device, dtype}; }
 };
+
+void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
+  cmd->add_option("--model", f.model, "diffusers model folder");
+  cmd->add_option("--preview-factors", f.preview_factors, "latent→RGB preview factors (JSON)");
+  cmd->add_option("--device", f.device, "cpu, cuda or cuda:N");
+  cmd->add_option("--dtype", f.dtype, "float32 or bfloat16");
+}
+
+void add_request_flags(CLI::App* cmd, engine::JobRequest& r) {
+  cmd->add_option("--prompt", r.prompt, "what to generate")->required();
+  cmd->add_option("--width", r.width, "pixels, multiple of 16");
+  cmd->add_option("--height", r.height, "pixels, multiple of 16");
+  cmd->add_option("--frames", r.frames, "4k+1 frames");
+  cmd->add_option("--steps", r.steps, "denoising steps");
+  cmd->add_option("--seed", r.seed, "noise seed");
+  cmd->add_option("--shift", r.shift, "flow-matching shift");
+  cmd->add_option("--guidance", r.guidance, "embedded guidance scale");
+  cmd->add_option("--cache-threshold", r.cache_threshold, "First Block Cache threshold (0: off)");
+  cmd->add_option("--fps", r.fps, "frames per second of the recording");
+}
 
 void wait_for_signal() {
   sigset_t set;
@@ -39,7 +64,7 @@ void wait_for_signal() {
   log::info("received signal {}, shutting down", sig);
 }
 
-int serve(const ServeOptions& options) {
+int serve(const EngineFlags& engine_flags, web::ServiceOptions options) {
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t set;
   sigemptyset(&set);
@@ -47,35 +72,29 @@ int serve(const ServeOptions& options) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  const auto folder = io::DiffusersFolder::open(options.model);
-  const auto ranks = parallel::join_rank_group(parallel::rank_environment_from_process(), options.model,
-                                               std::chrono::seconds(options.rank_timeout_s));
+  const auto folder = io::DiffusersFolder::open(engine_flags.model);
+  const auto ranks = parallel::join_rank_group(parallel::rank_environment_from_process(), engine_flags.model,
+                                               std::chrono::seconds(engine_flags.rank_timeout_s));
   if (ranks.env.rank != 0) {  // rank 0 serves; the others follow it
     wait_for_signal();
     return 0;
   }
   const auto streaming = stream::init_streaming();
-  log::info("model {} ({}), {}", options.model.string(), folder.pipeline_class(), streaming.gstreamer_version);
-
-  const nlohmann::json health = {
-      {"status", "ok"},
-      {"model", options.model.filename().string()},
-      {"pipeline", folder.pipeline_class()},
-      {"gstreamer", streaming.gstreamer_version},
-  };
-  web::HttpServer server({options.bind, options.port, options.http_threads}, [&](const web::HttpRequest& req) {
-    if (req.path == "/healthz") return web::HttpResponse::text(200, health.dump(), "application/json");
-    if (req.path == "/") {
-      return web::HttpResponse::text(200, "<!doctype html><title>ditstream</title><h1>ditstream</h1>",
-                                     "text/html; charset=utf-8");
-    }
-    return web::HttpResponse::text(404, R"({"error":{"code":"not_found","message":"no such route"}})",
-                                   "application/json");
-  });
-  server.start();
-  log::info("serving on http://{}:{}", options.bind, server.port());
+  engine::HunyuanEngine engine(engine_flags.options());
+  const auto paths = engine.paths();
+  options.health_json = nlohmann::json{{"status", "ok"},
+                                       {"model", engine_flags.model.filename().string()},
+                                       {"pipeline", folder.pipeline_class()},
+                                       {"text_path", paths.text_path},
+                                       {"decode_path", paths.decode_path},
+                                       {"gstreamer", streaming.gstreamer_version}}
+                            .dump();
+  const std::string bind = options.bind;
+  web::Service service(std::move(options), engine);
+  service.start();
+  log::info("serving on http://{}:{}", bind, service.port());
   wait_for_signal();
-  server.stop();
+  service.stop();
   return 0;
 }
 
@@ -83,28 +102,61 @@ int serve(const ServeOptions& options) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ditstream: video diffusion served live"};
-  app.set_config("--config", "", "read flags from a JSON/TOML file", false);
+  app.config_formatter(std::make_shared<web::JsonConfig>());
+  app.set_config("--config", "", "read flags from a JSON file ({\"serve\": {\"port\": 8080, ...}})", false);
   app.require_subcommand(1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
 
-  ServeOptions serve_options;
+  EngineFlags serve_engine;
+  web::ServiceOptions o;
+  o.ui_folder = DITSTREAM_UI_DIR;
   auto* serve_cmd = app.add_subcommand("serve", "run the HTTP service");
-  serve_cmd->add_option("--model", serve_options.model, "diffusers model folder");
-  serve_cmd->add_option("--bind", serve_options.bind, "address to listen on");
-  serve_cmd->add_option("--port", serve_options.port, "port to listen on (0: any free port)");
-  serve_cmd->add_option("--http-threads", serve_options.http_threads, "HTTP worker threads")->check(CLI::Range(1, 64));
-  serve_cmd->add_option("--gpus", serve_options.gpus, "GPUs to use, one rank process each")->check(CLI::Range(1, 64));
-  serve_cmd->add_option("--rank-timeout", serve_options.rank_timeout_s, "seconds to wait for the other ranks")
+  add_engine_flags(serve_cmd, serve_engine);
+  serve_cmd->add_option("--gpus", serve_engine.gpus, "GPUs to use, one rank process each")->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--rank-timeout", serve_engine.rank_timeout_s, "seconds to wait for the other ranks")
       ->check(CLI::Range(1, 3600));
+  serve_cmd->add_option("--bind", o.bind, "address to listen on");
+  serve_cmd->add_option("--port", o.port, "port to listen on (0: any free port)");
+  serve_cmd->add_option("--http-threads", o.http_threads, "HTTP worker threads")->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--api-key", o.api_key, "require 'Authorization: Bearer KEY' on mutating routes and WHEP");
+  serve_cmd->add_option("--recordings", o.recordings, "folder of finished mp4 recordings");
+  serve_cmd->add_option("--db", o.db, "SQLite file of the job history");
+  serve_cmd->add_option("--ui", o.ui_folder, "folder of the browser UI");
+  serve_cmd->add_option("--queue-length", o.queue_length, "jobs that may wait (more get 429)");
+  serve_cmd->add_option("--max-body-bytes", o.limits.max_body_bytes, "largest request body");
+  serve_cmd->add_option("--max-prompt-bytes", o.limits.max_prompt_bytes, "longest prompt");
+  serve_cmd->add_option("--max-sdp-bytes", o.limits.max_sdp_bytes, "largest WHEP offer");
+  serve_cmd->add_option("--max-width", o.limits.max_width, "widest video");
+  serve_cmd->add_option("--max-height", o.limits.max_height, "tallest video");
+  serve_cmd->add_option("--max-frames", o.limits.max_frames, "most frames");
+  serve_cmd->add_option("--max-steps", o.limits.max_steps, "most denoising steps");
+  serve_cmd->add_option("--stun", o.ice.stun_server, "STUN server, stun://host:port");
+  serve_cmd->add_option("--turn", o.ice.turn_servers, "TURN server(s), turn://user:pass@host:port");
+  serve_cmd->add_option("--ice-interface", o.ice.local_addresses, "addresses or interfaces ICE may use (default: all)");
+  serve_cmd->add_option("--cors-origin", o.cors_origin, "Access-Control-Allow-Origin of the WHEP routes");
+
+  EngineFlags generate_engine;
+  engine::JobRequest request = web::ServiceLimits{}.defaults;
+  std::filesystem::path out = "clip.mp4";
+  auto* generate_cmd = app.add_subcommand("generate", "run one job without HTTP and write its mp4");
+  add_engine_flags(generate_cmd, generate_engine);
+  add_request_flags(generate_cmd, request);
+  generate_cmd->add_option("--out", out, "mp4 file to write");
 
   CLI11_PARSE(app, argc, argv);
   try {
     log::set_level(log::parse_level(log_level, "--log-level"));
-    if (*serve_cmd && serve_options.gpus > 1 && std::getenv("RANK") == nullptr) {
-      return parallel::relaunch_as_ranks(argc, argv, serve_options.gpus);
+    if (*serve_cmd && serve_engine.gpus > 1 && std::getenv("RANK") == nullptr) {
+      return parallel::relaunch_as_ranks(argc, argv, serve_engine.gpus);
     }
-    if (*serve_cmd) return serve(serve_options);
+    if (*serve_cmd) return serve(serve_engine, std::move(o));
+    if (*generate_cmd) {
+      stream::init_streaming();
+      engine::HunyuanEngine engine(generate_engine.options());
+      web::generate_to_file(engine, request, out);
+      return 0;
+    }
   } catch (const ditstream::Error& e) {
     log::error("{}", e.what());
     return 2;

@@ -4,7 +4,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <atomic>
+#include <list>
+#include <mutex>
 #include <thread>
 
 #include "core/util/error.h"
@@ -48,11 +54,48 @@ HttpRequest to_request(const http::request<http::string_body>& in, const tcp::en
   return req;
 }
 
+using StreamStarter = std::function<void(tcp::socket, HttpResponse)>;
+
+// True when the peer closed its end (or the socket failed): a streamed response stops then.
+bool peer_gone(tcp::socket& socket) {
+  pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+  char c;
+  return ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+// Writes a streamed response with blocking writes on its own thread; the body ends with the
+// connection, so no length or chunking is needed.
+void run_stream(tcp::socket socket, HttpResponse r, const std::atomic<bool>& stopping) {
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                     std::string(http::obsolete_reason(static_cast<http::status>(r.status))) +
+                     "\r\nServer: ditstream\r\nContent-Type: " + r.content_type +
+                     "\r\nCache-Control: no-cache\r\nConnection: close\r\n";
+  for (const auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
+  head += "\r\n";
+  beast::error_code ec;
+  socket.non_blocking(false, ec);
+  asio::write(socket, asio::buffer(head), ec);
+  while (!ec && !stopping.load()) {
+    auto piece = r.stream->next();
+    if (!piece) break;
+    if (piece->empty()) {
+      if (peer_gone(socket)) break;
+      continue;
+    }
+    asio::write(socket, asio::buffer(*piece), ec);
+  }
+  r.stream.reset();  // unsubscribes before the socket closes
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
+
 // One connection: read a request, answer it, repeat while keep-alive.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const HttpHandler& handler, uint64_t max_body)
-      : stream_(std::move(socket)), handler_(handler), max_body_(max_body) {}
+  Session(tcp::socket socket, const HttpHandler& handler, uint64_t max_body, const StreamStarter& start_stream)
+      : stream_(std::move(socket)), handler_(handler), max_body_(max_body), start_stream_(start_stream) {}
 
   void run() { read(); }
 
@@ -70,7 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted) return close();
     if (ec) {
       if (ec == http::error::body_limit) {
-        HttpResponse r = HttpResponse::text(413, R"({"error":{"code":"too_large","message":"request body exceeds the limit"}})",
+        HttpResponse r = HttpResponse::text(413, R"({"error":{"code":"too_large","field":"body","message":"body: the request body exceeds the size limit"}})",
                                             "application/json");
         return write(r, false);
       }
@@ -83,6 +126,10 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       log::error("http: handler failed for {} {}: {}", std::string(in.method_string()), std::string(in.target()), e.what());
       out = HttpResponse::text(500, R"({"error":{"code":"internal","message":"internal error"}})", "application/json");
+    }
+    if (out.stream) {
+      stream_.expires_never();
+      return start_stream_(stream_.release_socket(), std::move(out));
     }
     write(out, in.keep_alive());
   }
@@ -111,6 +158,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpHandler& handler_;
   uint64_t max_body_;
+  const StreamStarter& start_stream_;
 };
 
 }  // namespace
@@ -122,11 +170,33 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor{io};
   std::vector<std::thread> workers;
   uint16_t port = 0;
+  std::atomic<bool> stopping{false};
+  std::mutex streams_mutex;
+  std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> streams;  // thread, done
+  StreamStarter start_stream = [this](tcp::socket socket, HttpResponse r) {
+    std::lock_guard lock(streams_mutex);
+    // Join streams that ended, so long-running servers do not pile up finished threads.
+    for (auto it = streams.begin(); it != streams.end();) {
+      if (it->second->load()) {
+        it->first.join();
+        it = streams.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (stopping.load()) return;
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    streams.emplace_back(std::thread([this, done, socket = std::move(socket), r = std::move(r)]() mutable {
+                           run_stream(std::move(socket), std::move(r), stopping);
+                           done->store(true);
+                         }),
+                         done);
+  };
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<Session>(std::move(socket), handler, options.max_body_bytes)->run();
+      if (!ec) std::make_shared<Session>(std::move(socket), handler, options.max_body_bytes, start_stream)->run();
       accept();
     });
   }
@@ -160,6 +230,12 @@ void HttpServer::start() {
 
 void HttpServer::stop() {
   if (!impl_ || impl_->workers.empty()) return;
+  impl_->stopping.store(true);
+  {
+    std::lock_guard lock(impl_->streams_mutex);
+    for (auto& [thread, done] : impl_->streams) thread.join();
+    impl_->streams.clear();
+  }
   asio::post(impl_->io, [this] {
     beast::error_code ec;
     impl_->acceptor.close(ec);

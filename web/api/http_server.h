@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,11 +24,21 @@ struct HttpRequest {
   const std::string* header(const std::string& lower_name) const;
 };
 
+// A streamed body (Server-Sent Events): next() blocks until the next piece is ready and returns
+// it; "" means nothing yet (the server checks that the client is still there and calls again);
+// nullopt ends the response. The server destroys it when the client goes away.
+class StreamBody {
+ public:
+  virtual ~StreamBody() = default;
+  virtual std::optional<std::string> next() = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<StreamBody> stream;  // set: the body is streamed on its own thread
 
   static HttpResponse text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
 };

@@ -1,0 +1,72 @@
+// Typed events a job emits while it runs. The queue emits Queued/Started/Finished/Failed/Canceled,
+// the engine emits Progress/PreviewFrame/FrameChunk. Frames are packed RGB24 and shared, so fanning
+// an event out to several observers copies no pixels.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace ditstream::engine {
+
+struct RgbFrame {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> rgb;  // [height, width, 3] row-major
+};
+using FramePtr = std::shared_ptr<const RgbFrame>;
+
+struct Queued {
+  int position = 0;  // 0: next to run
+};
+struct Started {
+  std::string text_path;
+  std::string decode_path;
+};
+struct Progress {
+  int step = 0;  // 1-based: steps done
+  int steps = 0;
+  bool reused = false;  // the cache policy skipped the transformer for this step
+  double step_seconds = 0;
+};
+// The x0 prediction of one step, as a small RGB image (latent resolution); the stream upscales it.
+struct PreviewFrame {
+  int step = 0;
+  int steps = 0;
+  FramePtr frame;
+};
+// Final frames from one decode chunk, at the output resolution.
+struct FrameChunk {
+  int first_frame = 0;
+  int frames_total = 0;
+  double decode_seconds = 0;
+  std::vector<FramePtr> frames;
+};
+struct Finished {
+  int frames = 0;
+};
+struct Failed {
+  std::string reason;
+};
+struct Canceled {};
+
+using Event = std::variant<Queued, Started, Progress, PreviewFrame, FrameChunk, Finished, Failed, Canceled>;
+
+// std::visit over an Event with one lambda per type.
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+// The SSE event name of each type: queued, started, step, preview, chunk, completed, failed, canceled.
+std::string_view event_name(const Event& event);
+bool is_terminal(const Event& event);
+// A copy without pixels, for histories and readers that only need the facts.
+Event without_pixels(const Event& event);
+
+}  // namespace ditstream::engine

@@ -1,0 +1,139 @@
+#include "core/engine/hunyuan_engine.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+
+#include "core/engine/latent_preview.h"
+#include "core/io/config_reader.h"
+#include "core/io/diffusers_folder.h"
+#include "core/model/hunyuan_video/transformer.h"
+#include "core/model/text/prompt_cache.h"
+#include "core/model/text/prompt_encoder.h"
+#include "core/model/vae/autoencoder_kl_hunyuan_video.h"
+#include "core/model/vae/streaming_decoder.h"
+#include "core/sampling/cache/first_block_cache.h"
+#include "core/sampling/pipeline.h"
+#include "core/sampling/scheduler.h"
+#include "core/util/error.h"
+#include "core/util/log.h"
+
+namespace ditstream::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32") return at::kFloat;
+  if (name == "bfloat16") return at::kBFloat16;
+  throw_invalid("engine", "dtype", "'" + name + "' is not float32 or bfloat16");
+}
+
+}  // namespace
+
+struct HunyuanEngine::Impl {
+  HunyuanEngineOptions options;
+  at::Device device{at::kCPU};
+  at::ScalarType dtype = at::kFloat;
+  std::unique_ptr<model::hunyuan_video::HunyuanVideoTransformer3DModel> transformer;
+  sampling::FlowMatchEulerDiscreteSchedulerConfig scheduler;
+  LatentPreview preview = LatentPreview(at::zeros({16, 3}), at::zeros({3}));
+  std::unique_ptr<text::PromptEncoder> text_encoder;
+  std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo> vae;
+
+  sampling::PromptEmbeddings embeddings(const std::string& prompt) const {
+    const auto e = text_encoder->encode(prompt);
+    return {e.prompt_embeds.to(device, dtype), e.prompt_attention_mask.to(device), e.pooled_prompt_embeds.to(device, dtype)};
+  }
+
+};
+
+HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::make_unique<Impl>()) {
+  auto& s = *impl_;
+  s.options = options;
+  s.device = at::Device(options.device);
+  if (s.device.is_cuda() && !at::hasCUDA()) {
+    throw Error(ErrorKind::unavailable, "engine", "device", "'" + options.device + "' asked for, but no CUDA device is present");
+  }
+  s.dtype = parse_dtype(options.dtype);
+  const auto folder = io::DiffusersFolder::open(options.model);
+  c10::InferenceMode guard;
+  s.transformer = model::hunyuan_video::HunyuanVideoTransformer3DModel::from_folder(folder, {s.device, s.dtype, true});
+  s.scheduler = sampling::FlowMatchEulerDiscreteSchedulerConfig::from_config(
+      io::ConfigReader::from_file(options.model / "scheduler" / "scheduler_config.json"));
+  s.text_encoder = text::PromptEncoder::load(folder, {s.device, s.dtype});
+  s.vae = model::vae::AutoencoderKLHunyuanVideo::from_folder(options.model, {s.device, s.dtype, true});
+  s.preview = LatentPreview::from_file(options.preview_factors);
+  require(s.preview.channels() == s.transformer->config().in_channels, "engine", "preview_factors",
+          "the factors are for " + std::to_string(s.preview.channels()) + " latent channels, the model has " +
+              std::to_string(s.transformer->config().in_channels));
+  log::info("engine: HunyuanVideo transformer from {} on {} ({})", options.model.string(), options.device, options.dtype);
+}
+
+HunyuanEngine::~HunyuanEngine() = default;
+
+EnginePaths HunyuanEngine::paths() const { return {"llama+clip", "vae-streaming"}; }
+
+void HunyuanEngine::run(const JobRequest& request, const EventSink& emit, const CancelToken& cancel) {
+  auto& s = *impl_;
+  c10::InferenceMode guard;
+  const auto prompt = s.embeddings(request.prompt);
+  sampling::GenerationRequest g;
+  g.num_frames = request.frames;
+  g.height = request.height;
+  g.width = request.width;
+  g.steps = request.steps;
+  g.shift = request.shift;
+  g.guidance_scale = request.guidance;
+  g.seed = static_cast<uint64_t>(request.seed);
+  sampling::GenerationPipeline pipeline(*s.transformer, s.scheduler);
+  pipeline.validate(g, prompt);
+
+  std::unique_ptr<sampling::FirstBlockCache> cache;
+  if (request.cache_threshold > 0) cache = std::make_unique<sampling::FirstBlockCache>(request.cache_threshold);
+  auto step_start = Clock::now();
+  sampling::StepHooks hooks;
+  hooks.should_cancel = [&] { return cancel.canceled(); };
+  hooks.on_step = [&](const sampling::StepEvent& e) {
+    const int step = static_cast<int>(e.index + 1);
+    const int steps = static_cast<int>(e.num_steps);
+    emit(Progress{step, steps, e.reused, seconds_since(step_start)});
+    // The first latent frame of the x0 prediction: [B, C, T', H', W'] → [C, H', W'].
+    emit(PreviewFrame{step, steps, s.preview.to_rgb(e.x0.select(0, 0).select(1, 0))});
+    step_start = Clock::now();
+  };
+  const auto result = pipeline.generate(g, prompt, hooks, cache.get());
+  cancel.throw_if_canceled();
+
+  // Final frames chunk by chunk from the streaming VAE: the first latent frame gives one video
+  // frame, every later one four; each chunk is emitted as soon as it is decoded.
+  model::vae::StreamingOptions streaming;
+  streaming.unscale_latents = true;
+  auto chunk_start = Clock::now();
+  const bool done = model::vae::decode_streaming(
+      *s.vae, result.latents, model::vae::ChunkPlan{}, streaming,
+      [&](const at::Tensor& frames, int64_t first_frame) {
+        // [B, 3, n, H, W] in [-1, 1] → n frames [H, W, 3] uint8.
+        const at::Tensor rgb = ((frames.select(0, 0).to(at::kCPU, at::kFloat) + 1.0) * 127.5)
+                                   .clamp(0, 255).round().to(at::kByte).permute({1, 2, 3, 0}).contiguous();  // [n, H, W, 3]
+        FrameChunk chunk{static_cast<int>(first_frame), request.frames, seconds_since(chunk_start), {}};
+        for (int64_t i = 0; i < rgb.size(0); ++i) {
+          auto f = std::make_shared<RgbFrame>();
+          f->height = static_cast<int>(rgb.size(1));
+          f->width = static_cast<int>(rgb.size(2));
+          const at::Tensor one = rgb.select(0, i);
+          f->rgb.assign(one.data_ptr<uint8_t>(), one.data_ptr<uint8_t>() + one.numel());
+          chunk.frames.push_back(std::move(f));
+        }
+        emit(std::move(chunk));
+        chunk_start = Clock::now();
+      },
+      [&] { return cancel.canceled(); });
+  if (!done) cancel.throw_if_canceled();
+}
+
+}  // namespace ditstream::engine

@@ -1,0 +1,406 @@
+#include "core/engine/job_queue.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "core/util/error.h"
+#include "core/util/log.h"
+
+namespace ditstream::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string new_job_id() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "video_";
+  for (int i = 0; i < 16; ++i) id += kHex[rng() % 16];
+  return id;
+}
+
+}  // namespace
+
+struct EventReader::Channel {
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<Event> events;
+  bool closed = false;
+};
+
+struct JobQueue::Live {
+  JobRecord record;
+  Clock::time_point submitted = Clock::now();
+  CancelToken cancel;
+  std::vector<Event> history;  // without pixels
+  std::vector<std::weak_ptr<EventReader::Channel>> readers;
+  bool first_preview_seen = false;
+  bool first_frame_seen = false;
+};
+
+EventReader::EventReader(std::shared_ptr<Channel> channel) : channel_(std::move(channel)) {}
+
+EventReader::~EventReader() {
+  std::lock_guard lock(channel_->mutex);
+  channel_->closed = true;
+  channel_->events.clear();
+}
+
+std::optional<Event> EventReader::next(std::chrono::milliseconds timeout) {
+  if (ended_) return std::nullopt;
+  std::unique_lock lock(channel_->mutex);
+  channel_->ready.wait_for(lock, timeout, [&] { return !channel_->events.empty(); });
+  if (channel_->events.empty()) return std::nullopt;
+  Event e = std::move(channel_->events.front());
+  channel_->events.pop_front();
+  if (is_terminal(e)) ended_ = true;
+  return e;
+}
+
+JobQueue::JobQueue(Engine& engine, JobStore& store, JobQueueOptions options, ServiceMetrics* metrics)
+    : engine_(engine), store_(store), options_(options), metrics_(metrics) {
+  require(options_.max_queued >= 1, "job queue", "queue_length", "must be at least 1, got " +
+                                                                      std::to_string(options_.max_queued));
+}
+
+JobQueue::~JobQueue() { stop(); }
+
+void JobQueue::add_observer(JobObserver* observer) { observers_.push_back(observer); }
+
+void JobQueue::start() {
+  std::lock_guard lock(mutex_);
+  if (worker_.joinable()) return;
+  stopping_ = false;
+  worker_ = std::thread([this] { work(); });
+}
+
+void JobQueue::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!worker_.joinable()) return;
+    stopping_ = true;
+    if (!running_.empty()) live_.at(running_)->cancel.cancel();
+  }
+  wake_.notify_all();
+  worker_.join();
+}
+
+Submitted JobQueue::submit(const JobRequest& request) {
+  std::shared_ptr<Live> live = std::make_shared<Live>();
+  int position = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (static_cast<int>(pending_.size()) >= options_.max_queued) {
+      throw Error(ErrorKind::too_many_requests, "job queue", "queue",
+                  "the queue is full (" + std::to_string(options_.max_queued) + " jobs waiting)");
+    }
+    live->record.id = new_job_id();
+    live->record.request = request;
+    live->record.status = JobStatus::queued;
+    // Ties in created_at are broken by the store's rowid; a serial keeps ordering strict anyway.
+    live->record.created_at = unix_now() + 1e-9 * static_cast<double>(next_serial_++);
+    live->record.text_path = engine_.paths().text_path;
+    live->record.decode_path = engine_.paths().decode_path;
+    store_.put(live->record);
+    live_[live->record.id] = live;
+  }
+  // Copied before the worker can see the job.
+  Submitted submitted{live->record.id, 0, live->record};
+  for (auto* o : observers_) o->on_submitted(live->record.id, request);
+  {
+    std::lock_guard lock(mutex_);
+    position = static_cast<int>(pending_.size());
+  }
+  // Announced before the worker can start it, so every reader sees Queued before Started.
+  publish(live->record.id, Queued{position});
+  {
+    std::lock_guard lock(mutex_);
+    pending_.push_back(live->record.id);
+    if (metrics_) metrics_->queue_length.set(static_cast<double>(pending_.size()));
+  }
+  wake_.notify_all();
+  submitted.position = position;
+  return submitted;
+}
+
+JobRecord JobQueue::snapshot(const std::string& id) const {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = live_.find(id); it != live_.end()) return it->second->record;
+  }
+  if (auto r = store_.get(id)) return *r;
+  throw Error(ErrorKind::not_found, "job queue", "id", "no video with id '" + id + "'");
+}
+
+JobRecord JobQueue::get(const std::string& id) const { return snapshot(id); }
+
+std::vector<JobRecord> JobQueue::list(int offset, int limit) const {
+  auto records = store_.list(offset, limit);
+  std::lock_guard lock(mutex_);
+  for (auto& r : records) {
+    if (auto it = live_.find(r.id); it != live_.end()) r = it->second->record;
+  }
+  return records;
+}
+
+int JobQueue::count() const { return store_.count(); }
+
+int JobQueue::queue_length() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(pending_.size());
+}
+
+std::optional<int> JobQueue::queue_position(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = std::find(pending_.begin(), pending_.end(), id);
+  if (it == pending_.end()) return std::nullopt;
+  return static_cast<int>(it - pending_.begin());
+}
+
+int JobQueue::retry_after_seconds() const {
+  std::lock_guard lock(mutex_);
+  return std::max(1, static_cast<int>(std::ceil(mean_job_seconds_)));
+}
+
+JobRecord JobQueue::cancel(const std::string& id) {
+  bool was_queued = false;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = live_.find(id);
+    if (it == live_.end() || is_terminal(it->second->record.status)) {
+      if (it == live_.end() && !store_.get(id)) {
+        throw Error(ErrorKind::not_found, "job queue", "id", "no video with id '" + id + "'");
+      }
+      throw Error(ErrorKind::conflict, "job queue", "id", "video '" + id + "' has already finished");
+    }
+    const auto p = std::find(pending_.begin(), pending_.end(), id);
+    if (p != pending_.end()) {
+      pending_.erase(p);
+      was_queued = true;
+      if (metrics_) metrics_->queue_length.set(static_cast<double>(pending_.size()));
+    } else {
+      it->second->cancel.cancel();
+    }
+  }
+  if (was_queued) finish(id, JobStatus::canceled, "canceled while queued");
+  return snapshot(id);
+}
+
+void JobQueue::remove(const std::string& id) {
+  const JobRecord r = snapshot(id);
+  if (!is_terminal(r.status)) {
+    throw Error(ErrorKind::conflict, "job queue", "id",
+                "video '" + id + "' is " + std::string(to_string(r.status)) + "; cancel it first");
+  }
+  for (auto* o : observers_) o->on_removed(id);
+  store_.remove(id);
+  std::lock_guard lock(mutex_);
+  live_.erase(id);
+  finished_order_.erase(std::remove(finished_order_.begin(), finished_order_.end(), id), finished_order_.end());
+}
+
+std::unique_ptr<EventReader> JobQueue::subscribe(const std::string& id) {
+  auto channel = std::make_shared<EventReader::Channel>();
+  std::lock_guard lock(mutex_);
+  const auto it = live_.find(id);
+  if (it == live_.end()) {
+    // An old job (from before a restart): its outcome is all there is to tell.
+    const auto r = store_.get(id);
+    if (!r) throw Error(ErrorKind::not_found, "job queue", "id", "no video with id '" + id + "'");
+    if (r->status == JobStatus::completed) channel->events.push_back(Finished{r->frames_done});
+    else if (r->status == JobStatus::canceled) channel->events.push_back(Canceled{});
+    else channel->events.push_back(Failed{r->error});
+    return std::make_unique<EventReader>(channel);
+  }
+  for (const auto& e : it->second->history) channel->events.push_back(e);
+  it->second->readers.push_back(channel);
+  return std::make_unique<EventReader>(channel);
+}
+
+void JobQueue::publish(const std::string& id, const Event& event) {
+  for (auto* o : observers_) o->on_event(id, event);
+  const Event light = without_pixels(event);
+  std::lock_guard lock(mutex_);
+  const auto it = live_.find(id);
+  if (it == live_.end()) return;
+  auto& live = *it->second;
+  live.history.push_back(light);
+  auto& readers = live.readers;
+  readers.erase(std::remove_if(readers.begin(), readers.end(),
+                               [&](const std::weak_ptr<EventReader::Channel>& w) {
+                                 auto c = w.lock();
+                                 if (!c) return true;
+                                 std::lock_guard channel_lock(c->mutex);
+                                 if (c->closed) return true;
+                                 c->events.push_back(light);
+                                 c->ready.notify_all();
+                                 return false;
+                               }),
+                readers.end());
+}
+
+void JobQueue::work() {
+  while (true) {
+    std::string id;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (stopping_) return;
+      id = pending_.front();
+      pending_.pop_front();
+      running_ = id;
+      if (metrics_) metrics_->queue_length.set(static_cast<double>(pending_.size()));
+    }
+    run(id);
+    std::lock_guard lock(mutex_);
+    running_.clear();
+  }
+}
+
+void JobQueue::run(const std::string& id) {
+  std::shared_ptr<Live> live;
+  {
+    std::lock_guard lock(mutex_);
+    live = live_.at(id);
+    live->record.status = JobStatus::in_progress;
+    live->record.started_at = unix_now();
+    live->record.timings["queue_wait"] = since(live->submitted);
+  }
+  if (metrics_) metrics_->queue_wait.observe(live->record.timings["queue_wait"]);
+  store_.put(snapshot(id));
+  const auto paths = engine_.paths();
+  publish(id, Started{paths.text_path, paths.decode_path});
+  JobStatus status = JobStatus::completed;
+  std::string error;
+  try {
+    live->cancel.throw_if_canceled();
+    engine_.run(live->record.request, [&](Event e) { on_engine_event(id, std::move(e)); }, live->cancel);
+    if (live->cancel.canceled()) {
+      status = JobStatus::canceled;
+      error = "canceled while running";
+    }
+  } catch (const Error& e) {
+    status = e.kind() == ErrorKind::canceled ? JobStatus::canceled : JobStatus::failed;
+    error = status == JobStatus::canceled ? "canceled while running" : e.what();
+  } catch (const std::exception& e) {
+    status = JobStatus::failed;
+    error = std::string("engine failure: ") + e.what();
+  }
+  bool shutting_down = false;
+  {
+    std::lock_guard lock(mutex_);
+    shutting_down = stopping_;
+  }
+  if (status == JobStatus::canceled && shutting_down) {
+    // Not the owner's doing: the same outcome a crash would leave after a restart.
+    status = JobStatus::failed;
+    error = "interrupted: the service stopped while the job was running";
+  }
+  finish(id, status, error);
+}
+
+void JobQueue::on_engine_event(const std::string& id, Event event) {
+  {
+    std::lock_guard lock(mutex_);
+    auto& live = *live_.at(id);
+    auto& r = live.record;
+    const double elapsed = since(live.submitted);
+    if (const auto* p = std::get_if<Progress>(&event)) {
+      r.step = p->step;
+      (p->reused ? r.reused_steps : r.computed_steps) += 1;
+      r.timings["denoise"] += p->step_seconds;
+      if (metrics_) {
+        metrics_->step.observe(p->step_seconds);
+        metrics_->steps.add();
+        if (p->reused) metrics_->reused_steps.add();
+      }
+    } else if (std::holds_alternative<PreviewFrame>(event) && !live.first_preview_seen) {
+      live.first_preview_seen = true;
+      r.timings["first_preview"] = elapsed;
+      if (metrics_) metrics_->first_preview.observe(elapsed);
+    } else if (const auto* c = std::get_if<FrameChunk>(&event)) {
+      r.frames_done = c->first_frame + static_cast<int>(c->frames.size());
+      r.timings["decode"] += c->decode_seconds;
+      r.timings["decode_chunk_max"] = std::max(r.timings["decode_chunk_max"], c->decode_seconds);
+      if (metrics_) metrics_->decode_chunk.observe(c->decode_seconds);
+      if (!live.first_frame_seen) {
+        live.first_frame_seen = true;
+        r.timings["first_final_frame"] = elapsed;
+        if (metrics_) metrics_->first_final_frame.observe(elapsed);
+      }
+    }
+  }
+  if (std::holds_alternative<Progress>(event) || std::holds_alternative<FrameChunk>(event)) store_.put(snapshot(id));
+  publish(id, event);
+}
+
+void JobQueue::finish(const std::string& id, JobStatus status, const std::string& error) {
+  std::string recording;
+  std::string final_error = error;
+  for (auto* o : observers_) {
+    try {
+      const auto name = o->finalize(id, status);
+      if (!name.empty()) recording = name;
+    } catch (const std::exception& e) {
+      if (status == JobStatus::completed) {
+        status = JobStatus::failed;
+        final_error = std::string("recording failed: ") + e.what();
+      }
+    }
+  }
+  Event terminal;
+  {
+    std::lock_guard lock(mutex_);
+    auto& live = *live_.at(id);
+    auto& r = live.record;
+    r.status = status;
+    r.error = status == JobStatus::completed ? "" : final_error;
+    r.recording = recording;
+    r.finished_at = unix_now();
+    const double total = since(live.submitted);
+    r.timings["end_to_end"] = total;
+    if (status == JobStatus::completed) {
+      mean_job_seconds_ = 0.7 * mean_job_seconds_ + 0.3 * total;
+      terminal = Finished{r.frames_done};
+    } else if (status == JobStatus::canceled) {
+      terminal = Canceled{};
+    } else {
+      terminal = Failed{r.error};
+    }
+    if (metrics_) {
+      if (status == JobStatus::completed) {
+        metrics_->end_to_end.observe(total);
+        metrics_->jobs_completed.add();
+      } else if (status == JobStatus::canceled) {
+        metrics_->jobs_canceled.add();
+      } else {
+        metrics_->jobs_failed.add();
+      }
+    }
+    finished_order_.push_back(id);
+  }
+  store_.put(snapshot(id));
+  if (status == JobStatus::failed) log::warn("job {} failed: {}", id, final_error);
+  publish(id, terminal);
+  trim_histories();
+}
+
+void JobQueue::trim_histories() {
+  std::lock_guard lock(mutex_);
+  while (static_cast<int>(finished_order_.size()) > options_.kept_histories) {
+    live_.erase(finished_order_.front());
+    finished_order_.pop_front();
+  }
+}
+
+void CancelToken::throw_if_canceled() const {
+  if (canceled()) throw Error(ErrorKind::canceled, "engine", "", "the job was canceled");
+}
+
+}  // namespace ditstream::engine

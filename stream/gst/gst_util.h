@@ -1,0 +1,27 @@
+// Small RAII and error helpers around the GStreamer C API, shared by the pipelines here.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <string>
+
+namespace ditstream::stream {
+
+struct GstUnref {
+  void operator()(gpointer p) const {
+    if (p) gst_object_unref(p);
+  }
+};
+
+// gst_parse_launch that throws Error(unavailable) naming the missing element or syntax problem.
+GstElement* parse_pipeline(const std::string& description, const char* context);
+// The first error on the bus, if any, as text ("" when none); does not block.
+std::string pop_bus_error(GstElement* pipeline);
+// Sets a state and waits for it; throws Error(unavailable) when it fails.
+void set_state(GstElement* pipeline, GstState state, const char* context);
+// The text of a webrtcbin's current local description.
+std::string local_sdp(GstElement* webrtcbin);
+// Wraps a copy of `size` bytes in a buffer.
+GstBuffer* buffer_from(const uint8_t* data, size_t size);
+
+}  // namespace ditstream::stream

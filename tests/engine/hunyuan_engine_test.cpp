@@ -1,0 +1,103 @@
+// The HunyuanVideo engine on the tiny model: every step emits progress and a preview of its x0
+// prediction, the final frames cover the requested frame count, cancellation stops between steps,
+// and the same seed and prompt give the same frames.
+#include <gtest/gtest.h>
+
+#include "core/engine/hunyuan_engine.h"
+#include "core/engine/latent_preview.h"
+#include "core/util/error.h"
+#include "tests/support/test_support.h"
+
+namespace ditstream {
+namespace {
+
+engine::HunyuanEngineOptions tiny_options() {
+  return {testing::tiny_model_dir(), testing::source_dir() / "models" / "hunyuan_video_latent_rgb.json", "cpu", "float32"};
+}
+
+engine::JobRequest small_request() {
+  engine::JobRequest r;
+  r.prompt = "a small test";
+  r.width = 32;
+  r.height = 32;
+  r.frames = 5;
+  r.steps = 3;
+  r.seed = 11;
+  return r;
+}
+
+struct Collected {
+  std::vector<engine::Progress> steps;
+  std::vector<engine::PreviewFrame> previews;
+  std::vector<engine::FramePtr> frames;
+};
+
+Collected run(engine::HunyuanEngine& e, const engine::JobRequest& r, engine::CancelToken& cancel) {
+  Collected c;
+  e.run(r,
+        [&](engine::Event ev) {
+          if (auto* p = std::get_if<engine::Progress>(&ev)) c.steps.push_back(*p);
+          if (auto* p = std::get_if<engine::PreviewFrame>(&ev)) c.previews.push_back(*p);
+          if (auto* p = std::get_if<engine::FrameChunk>(&ev)) c.frames.insert(c.frames.end(), p->frames.begin(), p->frames.end());
+        },
+        cancel);
+  return c;
+}
+
+TEST(HunyuanEngine, EmitsEveryStepWithAPreviewAndAllFinalFrames) {
+  engine::HunyuanEngine e(tiny_options());
+  EXPECT_FALSE(e.paths().text_path.empty());
+  EXPECT_FALSE(e.paths().decode_path.empty());
+  engine::CancelToken cancel;
+  const auto c = run(e, small_request(), cancel);
+  ASSERT_EQ(c.steps.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.steps[static_cast<size_t>(i)].step, i + 1);
+    EXPECT_EQ(c.steps[static_cast<size_t>(i)].steps, 3);
+  }
+  ASSERT_EQ(c.previews.size(), 3u);
+  EXPECT_EQ(c.previews[0].frame->width, 4);  // 32 / 8: latent resolution
+  EXPECT_EQ(c.previews[0].frame->height, 4);
+  ASSERT_EQ(c.frames.size(), 5u);
+  // The previews change as denoising proceeds.
+  EXPECT_NE(c.previews.front().frame->rgb, c.previews.back().frame->rgb);
+
+  engine::CancelToken again;
+  const auto d = run(e, small_request(), again);
+  ASSERT_EQ(d.frames.size(), c.frames.size());
+  for (size_t i = 0; i < c.frames.size(); ++i) EXPECT_EQ(d.frames[i]->rgb, c.frames[i]->rgb) << "frame " << i;
+}
+
+TEST(HunyuanEngine, CancelStopsBetweenSteps) {
+  engine::HunyuanEngine e(tiny_options());
+  engine::CancelToken cancel;
+  int seen = 0;
+  auto r = small_request();
+  r.steps = 10;
+  try {
+    e.run(r,
+          [&](engine::Event ev) {
+            if (std::holds_alternative<engine::Progress>(ev) && ++seen == 2) cancel.cancel();
+          },
+          cancel);
+    FAIL() << "the run was not canceled";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.kind(), ErrorKind::canceled);
+  }
+  EXPECT_EQ(seen, 2);
+}
+
+TEST(LatentPreview, MapsChannelsWithTheFactorsAndBias) {
+  // One channel at 1, the rest 0: rgb = factors[c] + bias, then (x + 1) / 2 · 255.
+  const auto preview = engine::LatentPreview::from_file(testing::source_dir() / "models" / "hunyuan_video_latent_rgb.json");
+  auto latent = at::zeros({16, 1, 1});
+  latent[10][0][0] = 1.0;
+  const auto frame = preview.to_rgb(latent);
+  const double r = (0.1166 + 0.0259 + 1) / 2 * 255, g = (0.1627 - 0.0192 + 1) / 2 * 255, b = (0.0962 - 0.0761 + 1) / 2 * 255;
+  EXPECT_NEAR(frame->rgb[0], r, 0.51);
+  EXPECT_NEAR(frame->rgb[1], g, 0.51);
+  EXPECT_NEAR(frame->rgb[2], b, 0.51);
+}
+
+}  // namespace
+}  // namespace ditstream

@@ -1,0 +1,50 @@
+// A real WebRTC viewer for tests: GStreamer webrtcbin (receive only, ICE on 127.0.0.1 only) →
+// H.264 depay → decoder → appsink, recording every decoded frame's arrival time, size and mean
+// colour, so a test can tell preview frames (blue) from final frames (red).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+typedef struct _GstElement GstElement;
+typedef struct _GstPad GstPad;
+
+namespace ditstream::testing {
+
+struct DecodedFrame {
+  std::chrono::steady_clock::time_point at;
+  int width = 0;
+  int height = 0;
+  double y = 0, u = 0, v = 0;  // plane means
+  bool is_preview() const { return u > 170; }
+  bool is_final() const { return v > 170; }
+};
+
+class WhepReceiver {
+ public:
+  WhepReceiver();
+  ~WhepReceiver();
+  // The offer with every local candidate (non-trickle, as WHEP clients without trickle send it).
+  std::string create_offer();
+  void accept_answer(const std::string& sdp);
+  std::vector<DecodedFrame> frames() const;
+  // Waits until `pred(frames)` holds or the timeout passes; returns whether it held.
+  template <class Pred>
+  bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return pred(frames_); });
+  }
+
+ private:
+  static void on_pad_added(GstElement* webrtc, GstPad* pad, void* self);
+  GstElement* pipeline_ = nullptr;
+  GstElement* webrtc_ = nullptr;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<DecodedFrame> frames_;
+};
+
+}  // namespace ditstream::testing

@@ -1,0 +1,30 @@
+// A test fixture engine: no model, just the event rhythm of one (steps with previews, then decode
+// chunks of final frames), with colours a receiver can tell apart: previews are blue, final frames
+// red, and brightness encodes the step or frame number.
+#pragma once
+
+#include <chrono>
+
+#include "core/engine/engine.h"
+
+namespace ditstream::testing {
+
+struct SyntheticEngineOptions {
+  std::chrono::milliseconds step_time{20};
+  std::chrono::milliseconds chunk_time{20};
+};
+
+class SyntheticEngine : public engine::Engine {
+ public:
+  explicit SyntheticEngine(SyntheticEngineOptions options = {}) : options_(options) {}
+  engine::EnginePaths paths() const override { return {"synthetic", "synthetic"}; }
+  void run(const engine::JobRequest& request, const engine::EventSink& emit, const engine::CancelToken& cancel) override;
+
+  // The colour of a frame: previews (0, 0, 200), final frames (200, 0, 0).
+  static engine::FramePtr solid(int width, int height, uint8_t r, uint8_t g, uint8_t b);
+
+ private:
+  SyntheticEngineOptions options_;
+};
+
+}  // namespace ditstream::testing

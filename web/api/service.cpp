@@ -1,0 +1,68 @@
+#include "web/api/service.h"
+
+#include "core/engine/job_store.h"
+#include "core/util/error.h"
+#include "stream/gst/stream_hub.h"
+#include "web/api/router.h"
+#include "web/api/routes.h"
+
+namespace ditstream::web {
+
+void ServiceOptions::validate() const {
+  limits.validate();
+  require(queue_length >= 1 && queue_length <= 10000, "service", "queue_length", "must be in [1, 10000]");
+  require(http_threads >= 1 && http_threads <= 64, "service", "http_threads", "must be in [1, 64]");
+  ice.validate();
+}
+
+struct Service::Impl {
+  ServiceOptions options;
+  engine::MetricsRegistry registry;
+  engine::ServiceMetrics metrics{registry};
+  engine::JobStore store;
+  stream::StreamHub hub;
+  engine::JobQueue queue;
+  RouteContext context;
+  Router router;
+  HttpServer server;
+
+  Impl(ServiceOptions o, engine::Engine& engine)
+      : options(std::move(o)),
+        store(options.db),
+        hub({options.recordings, options.ice, std::chrono::seconds(300)}, &metrics),
+        queue(engine, store, {options.queue_length, 64}, &metrics),
+        context{queue, hub, registry, options.limits, options.ui_folder, options.health_json},
+        router({options.api_key, options.cors_origin, [this] { return queue.retry_after_seconds(); }}),
+        server({options.bind, options.port, options.http_threads, options.limits.max_body_bytes},
+               [this](const HttpRequest& request) { return router.dispatch(request); }) {
+    queue.add_observer(&hub);
+    add_video_routes(router, context);
+    add_whep_routes(router, context);
+    add_metrics_routes(router, context);
+    add_ui_routes(router, context);
+  }
+};
+
+Service::Service(ServiceOptions options, engine::Engine& engine) {
+  options.validate();
+  impl_ = std::make_unique<Impl>(std::move(options), engine);
+}
+
+Service::~Service() { stop(); }
+
+void Service::start() {
+  impl_->queue.start();
+  impl_->server.start();
+}
+
+void Service::stop() {
+  if (!impl_) return;
+  impl_->server.stop();
+  impl_->queue.stop();
+}
+
+uint16_t Service::port() const { return impl_->server.port(); }
+engine::JobQueue& Service::queue() { return impl_->queue; }
+engine::MetricsRegistry& Service::metrics() { return impl_->registry; }
+
+}  // namespace ditstream::web

@@ -1,0 +1,51 @@
+// The whole service behind one object: job store, queue, stream hub, metrics, routes and the HTTP
+// server, wired from explicit options. main() builds the options and the engine; tests do the same
+// with their own engine.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/engine/engine.h"
+#include "core/engine/job_queue.h"
+#include "core/engine/metrics.h"
+#include "stream/gst/ice_config.h"
+#include "web/api/http_server.h"
+#include "web/api/video_request.h"
+
+namespace ditstream::web {
+
+struct ServiceOptions {
+  std::string bind = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port
+  int http_threads = 4;
+  std::string api_key;  // empty: no key needed
+  std::filesystem::path recordings = "recordings";
+  std::filesystem::path db = "ditstream.db";
+  std::filesystem::path ui_folder;
+  int queue_length = 8;
+  ServiceLimits limits;
+  stream::IceConfig ice;
+  std::string cors_origin = "*";
+  std::string health_json = R"({"status":"ok"})";
+
+  void validate() const;
+};
+
+class Service {
+ public:
+  Service(ServiceOptions options, engine::Engine& engine);
+  ~Service();
+  void start();
+  void stop();
+  uint16_t port() const;
+  engine::JobQueue& queue();
+  engine::MetricsRegistry& metrics();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ditstream::web

@@ -1,0 +1,14 @@
+// `ditstream generate`: one job without HTTP — the same queue, engine and recorder as the service,
+// the recording moved to the requested file.
+#pragma once
+
+#include <filesystem>
+
+#include "core/engine/engine.h"
+
+namespace ditstream::web {
+
+// Runs `request` on `engine` and writes the mp4 to `out`; throws Error when the job fails.
+void generate_to_file(engine::Engine& engine, const engine::JobRequest& request, const std::filesystem::path& out);
+
+}  // namespace ditstream::web
