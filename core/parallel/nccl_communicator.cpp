@@ -56,7 +56,7 @@ void wait_ready(ncclComm_t comm, Clock::time_point deadline, const std::string& 
     if (state != ncclInProgress) break;
     if (Clock::now() > deadline) {
       ncclCommAbort(comm);
-      throw Error(ErrorKind::unavailable, std::string(kContext), what, "did not finish in time; communicator aborted");
+      throw Error(ErrorKind::unavailable, std::string(kContext), what, "did not complete in time (a rank is missing, stuck or dead); communicator aborted");
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
