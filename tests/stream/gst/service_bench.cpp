@@ -3,7 +3,7 @@
 //    right after the POST (what a browser user sees), tiny model on the CPU, median of several jobs;
 //  - per-frame-encode: a frame handed to the live stream → decoded at the peer (I420 → x264 → RTP →
 //    webrtcbin → depay → decode), median and p90 over many frames.
-// Writes docs/benchmarks/service_cpu.json (format: BENCHMARK_RECORDS.md).
+// Writes the service_cpu benchmark record (the docs/benchmarks/*.json format) to the path given.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
