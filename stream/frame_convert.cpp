@@ -19,13 +19,6 @@ constexpr std::array<std::array<uint8_t, 5>, 11> kGlyphs = {{
 
 }  // namespace
 
-I420Frame I420Frame::black(int width, int height) {
-  I420Frame f{width, height, {}};
-  f.data.assign(static_cast<size_t>(width * height + 2 * (width / 2) * (height / 2)), 128);
-  std::fill(f.data.begin(), f.data.begin() + width * height, 16);
-  return f;
-}
-
 I420Frame to_i420(const engine::RgbFrame& rgb, int width, int height) {
   require(width > 0 && height > 0 && width % 2 == 0 && height % 2 == 0, "to_i420", "size",
           "output size must be positive and even, got " + std::to_string(width) + "x" + std::to_string(height));

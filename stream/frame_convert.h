@@ -7,22 +7,10 @@
 #include <vector>
 
 #include "core/engine/events.h"
+#include "stream/vulkan/frame_format.h"
 
 namespace ditstream::stream {
 
-struct I420Frame {
-  int width = 0;
-  int height = 0;
-  std::vector<uint8_t> data;  // Y [h, w], then U and V [h/2, w/2] each
-
-  static I420Frame black(int width, int height);
-  uint8_t* y() { return data.data(); }
-  uint8_t* u() { return data.data() + width * height; }
-  uint8_t* v() { return data.data() + width * height + (width / 2) * (height / 2); }
-  const uint8_t* y() const { return data.data(); }
-  const uint8_t* u() const { return data.data() + width * height; }
-  const uint8_t* v() const { return data.data() + width * height + (width / 2) * (height / 2); }
-};
 
 // Scales `rgb` to width × height (even sizes) bilinearly and converts it to I420 (BT.601, limited
 // range, what x264 and browsers assume for untagged streams).

@@ -262,7 +262,7 @@ void LiveStream::pace() {
 }
 
 void LiveStream::push(const I420Frame& frame) {
-  GstBuffer* buffer = buffer_from(frame.data.data(), frame.data.size());
+  GstBuffer* buffer = buffer_from(frame.bytes.data(), frame.bytes.size());
   gst_app_src_push_buffer(GST_APP_SRC(src_), buffer);
 }
 

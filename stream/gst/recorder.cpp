@@ -37,7 +37,7 @@ Recorder::~Recorder() {
 void Recorder::push(const I420Frame& frame) {
   require(frame.width == width_ && frame.height == height_, "recorder", "frame",
           fmt::format("frame is {}x{}, the recording {}x{}", frame.width, frame.height, width_, height_));
-  GstBuffer* buffer = buffer_from(frame.data.data(), frame.data.size());
+  GstBuffer* buffer = buffer_from(frame.bytes.data(), frame.bytes.size());
   // Rounded (not floored) nanoseconds, so the muxer's 1/(1000·fps) ticks come out exact.
   const auto at = [&](int n) { return gst_util_uint64_scale_round(static_cast<guint64>(n), GST_SECOND, static_cast<guint64>(fps_)); };
   GST_BUFFER_PTS(buffer) = at(frames_);

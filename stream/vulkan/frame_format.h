@@ -3,6 +3,8 @@
 // path, the CPU path (which is also the test oracle) and the CUDA interop.
 #pragma once
 
+#include <algorithm>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -81,6 +83,15 @@ struct I420Frame {
   static size_t size_bytes(int width, int height) {
     return size_t(width) * height + 2 * (size_t(width / 2) * (height / 2));
   }
+  // A black frame (Y 16, U and V 128: limited range).
+  static I420Frame black(int width, int height) {
+    I420Frame f{width, height, std::vector<uint8_t>(size_bytes(width, height), 128)};
+    std::fill(f.bytes.begin(), f.bytes.begin() + size_t(width) * height, uint8_t{16});
+    return f;
+  }
+  std::span<uint8_t> y() { return {bytes.data(), size_t(width) * height}; }
+  std::span<uint8_t> u() { return {bytes.data() + size_t(width) * height, chroma_size()}; }
+  std::span<uint8_t> v() { return {bytes.data() + size_t(width) * height + chroma_size(), chroma_size()}; }
   std::span<const uint8_t> y() const { return {bytes.data(), size_t(width) * height}; }
   std::span<const uint8_t> u() const { return {bytes.data() + size_t(width) * height, chroma_size()}; }
   std::span<const uint8_t> v() const {

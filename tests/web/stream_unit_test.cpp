@@ -30,7 +30,7 @@ TEST(FrameConvert, SolidColoursGiveBt601LimitedRangeValues) {
   EXPECT_EQ(red.y()[0], 82);
   EXPECT_EQ(red.u()[0], 90);
   EXPECT_EQ(red.v()[0], 240);
-  EXPECT_EQ(red.data.size(), 2u * 2 + 2 * 1);
+  EXPECT_EQ(red.bytes.size(), 2u * 2 + 2 * 1);
 }
 
 TEST(FrameConvert, BilinearUpscaleInterpolatesBetweenPixels) {
@@ -38,7 +38,7 @@ TEST(FrameConvert, BilinearUpscaleInterpolatesBetweenPixels) {
   // flat at both ends (half-pixel centres), the middle halfway.
   engine::RgbFrame f{2, 1, {0, 0, 0, 255, 255, 255}};
   const auto out = stream::to_i420(f, 8, 2);
-  std::vector<int> row(out.y(), out.y() + 8);
+  std::vector<int> row(out.y().begin(), out.y().begin() + 8);
   EXPECT_EQ(row.front(), 16);
   EXPECT_EQ(row.back(), 235);
   for (size_t i = 1; i < row.size(); ++i) EXPECT_GE(row[i], row[i - 1]);

@@ -79,7 +79,7 @@ std::vector<double> per_frame_latencies(int frames, int width, int height) {
   receiver.accept_answer(answer.sdp);
   auto solid = [&](uint8_t y) {
     auto f = stream::I420Frame::black(width, height);
-    std::fill(f.data.begin(), f.data.begin() + width * height, y);
+    std::fill(f.bytes.begin(), f.bytes.begin() + width * height, y);
     return f;
   };
   live.show_preview(solid(30));
