@@ -114,19 +114,6 @@ class TimedCommunicator final : public parallel::Communicator {
   std::shared_ptr<CommTimes> times_;
 };
 
-struct Case {
-  std::string name;
-  int64_t height, width, frames;
-};
-
-std::vector<std::string> split_list(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -176,12 +163,8 @@ int main(int argc, char** argv) {
     bench::Record record("context_parallel", "scripts/device/cp-2gpu.sh");
     std::map<std::string, std::unique_ptr<parallel::ContextParallelTransformer>> transformers;
     const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
-    for (const auto& name : split_list(cases_arg)) {
-      Case c{name, 0, 0, 0};
-      if (std::sscanf(name.c_str(), "%ldx%ldx%ld", &c.height, &c.width, &c.frames) != 3) {
-        throw Error(ErrorKind::invalid_argument, "bench", "--cases", "'" + name + "' is not HxWxF");
-      }
-      const int64_t t = (c.frames - 1) / 4 + 1, h = c.height / 8, w = c.width / 8;
+    for (const auto& c : bench::parse_video_cases(cases_arg)) {
+      const int64_t t = c.latent_frames(), h = c.height / 8, w = c.width / 8;
       auto gen = at::detail::createCPUGenerator(7);
       TransformerInputs in;
       in.hidden_states = at::randn({1, 16, t, h, w}, gen).to(bf16);
@@ -204,7 +187,7 @@ int main(int argc, char** argv) {
       world.barrier();
       times->total_and_clear();
 
-      for (const auto& mode : split_list(modes_arg)) {
+      for (const auto& mode : bench::split_list(modes_arg)) {
         auto found = transformers.find(mode);
         if (found == transformers.end()) {
           parallel::MeshConfig mesh;

@@ -32,27 +32,6 @@ using model::hunyuan_video::TransformerInputs;
 
 namespace {
 
-struct Case {
-  std::string name;
-  int64_t height, width, frames;
-};
-
-std::vector<Case> parse_cases(const std::string& list) {
-  std::vector<Case> cases;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    Case c{item, 0, 0, 0};
-    if (std::sscanf(item.c_str(), "%ldx%ldx%ld", &c.height, &c.width, &c.frames) != 3 || c.height % 16 != 0 ||
-        c.width % 16 != 0 || (c.frames - 1) % 4 != 0) {
-      std::fprintf(stderr, "bad case '%s': expected HxWxF with H, W multiples of 16 and F = 4k+1\n", item.c_str());
-      std::exit(2);
-    }
-    cases.push_back(c);
-  }
-  return cases;
-}
-
 // Seconds since this process started, from the kernel's own record of the start time.
 double seconds_since_process_start() {
   std::ifstream stat("/proc/self/stat");
@@ -67,7 +46,7 @@ double seconds_since_process_start() {
   return up - start;
 }
 
-TransformerInputs make_inputs(const Case& c, int64_t text_tokens, const HunyuanVideoTransformerConfig& config) {
+TransformerInputs make_inputs(const bench::VideoCase& c, int64_t text_tokens, const HunyuanVideoTransformerConfig& config) {
   const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
   const int64_t t = (c.frames - 1) / 4 + 1, h = c.height / 8, w = c.width / 8;
   TransformerInputs in;
@@ -106,7 +85,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_dit needs a CUDA device\n");
     return 2;
   }
-  const auto cases = parse_cases(cases_arg);
+  const auto cases = bench::parse_video_cases(cases_arg);
   c10::InferenceMode guard;
   const auto reference = bench::read_reference(reference_path);
 

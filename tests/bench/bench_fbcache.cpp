@@ -24,15 +24,6 @@ using model::hunyuan_video::HunyuanVideoTransformer3DModel;
 
 namespace {
 
-std::vector<std::string> split(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 sampling::GenerationRequest request_for(const std::string& c, int64_t steps) {
   sampling::GenerationRequest r;
@@ -96,7 +87,7 @@ int main(int argc, char** argv) {
   bench::Record record("fbcache", "scripts/device/bench-fbcache.sh");
 
   // What a reused step costs: threshold so high that every step after the first is reused.
-  for (const auto& c : split(reused_cases)) {
+  for (const auto& c : bench::split_list(reused_cases)) {
     sampling::FirstBlockCache cache(1e9);
     const auto result = pipeline.generate(request_for(c, 4), prompt, {}, &cache);
     std::vector<double> reused, full;
@@ -117,7 +108,7 @@ int main(int argc, char** argv) {
 
   // Whole jobs at one size: cache off, then each threshold.
   std::vector<double> thresholds = {0.0};
-  for (const auto& t : split(thresholds_arg)) thresholds.push_back(std::stod(t));
+  for (const auto& t : bench::split_list(thresholds_arg)) thresholds.push_back(std::stod(t));
   for (double threshold : thresholds) {
     sampling::FirstBlockCache cache(threshold);
     const auto start = std::chrono::steady_clock::now();

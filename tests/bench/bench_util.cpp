@@ -1,5 +1,7 @@
 #include "tests/bench/bench_util.h"
 
+#include "core/util/error.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #ifdef DITSTREAM_WITH_CUDA
@@ -24,6 +27,33 @@ void synchronize() {
 }
 
 }  // namespace
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::vector<VideoCase> parse_video_cases(const std::string& list, const std::string& flag) {
+  std::vector<VideoCase> cases;
+  for (const auto& item : split_list(list)) {
+    VideoCase c{item};
+    long h = 0, w = 0, f = 0;
+    if (std::sscanf(item.c_str(), "%ldx%ldx%ld", &h, &w, &f) != 3 || h <= 0 || w <= 0 || h % 16 != 0 || w % 16 != 0 ||
+        f < 1 || (f - 1) % 4 != 0) {
+      throw Error(ErrorKind::invalid_argument, "bench", flag,
+                  "'" + item + "' is not HxWxF with H, W positive multiples of 16 and F = 4k+1");
+    }
+    c.height = h;
+    c.width = w;
+    c.frames = f;
+    cases.push_back(c);
+  }
+  return cases;
+}
 
 double time_median(const std::function<void()>& fn, int repeat, int warmup) {
   for (int i = 0; i < warmup; ++i) fn();

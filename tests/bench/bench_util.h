@@ -8,8 +8,21 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ditstream::bench {
+
+// A video size "HxWxF" (height, width, frames) as the benchmarks take it on the command line.
+struct VideoCase {
+  std::string name;
+  int64_t height = 0, width = 0, frames = 0;
+  int64_t latent_frames() const { return (frames - 1) / 4 + 1; }
+};
+
+// Comma-separated items, empty ones dropped.
+std::vector<std::string> split_list(const std::string& list);
+// "HxWxF,..." with H, W multiples of 16 and F = 4k+1; throws ditstream::Error naming `flag`.
+std::vector<VideoCase> parse_video_cases(const std::string& list, const std::string& flag = "--cases");
 
 // Median seconds of `repeat` calls after `warmup` calls, the device synchronized around each.
 double time_median(const std::function<void()>& fn, int repeat, int warmup = 1);

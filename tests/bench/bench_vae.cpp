@@ -31,19 +31,6 @@ namespace {
 using namespace ditstream;
 using Clock = std::chrono::steady_clock;
 
-struct Case {
-  std::string name;
-  int64_t height, width, frames;
-};
-
-Case parse_case(const std::string& s) {
-  Case c{s, 0, 0, 0};
-  if (std::sscanf(s.c_str(), "%ldx%ldx%ld", &c.height, &c.width, &c.frames) != 3) {
-    throw std::runtime_error("case '" + s + "' is not HxWxF");
-  }
-  return c;
-}
-
 // Every rank's tensor travels to cuda:0 before the gather, so the in-process thread ranks can
 // concatenate GPU tensors of different devices; rank 0 blends there.
 class GatherOnFirstDevice : public parallel::Communicator {
@@ -141,10 +128,8 @@ int main(int argc, char** argv) {
   }
   const nlohmann::json reference = bench::read_reference(reference_path);
   bench::Record record("vae", "scripts/device/bench-vae.sh");
-  std::stringstream case_list(cases);
-  for (std::string item; std::getline(case_list, item, ',');) {
-    const Case c = parse_case(item);
-    const int64_t latent_frames = (c.frames - 1) / 4 + 1;
+  for (const auto& c : bench::parse_video_cases(cases)) {
+    const int64_t latent_frames = c.latent_frames();
     auto run = [&](bool warmup) {
       std::vector<Timing> timings(gpus);
       auto comms = parallel::make_thread_communicators(gpus);
