@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Headless Chromium drives the UI: submit a prompt, watch the live stream over WHEP (the video's
-currentTime advances and frames are decoded), save screenshots, and check the dashboard's charts
-have data. Everything stays on 127.0.0.1: the server binds there, its ICE agent and Chromium's
-host resolver are restricted to it, and no STUN/TURN server is configured."""
+"""Headless Chromium drives the UI of `ditstream serve` on the embedded tiny model: submit a prompt,
+watch the live stream over WHEP (the video's currentTime advances and frames are decoded), save
+screenshots, and check the dashboard's charts have data. Everything stays on 127.0.0.1: the server
+binds there, its ICE agent and Chromium's host resolver are restricted to it, and no STUN/TURN
+server is configured."""
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from selenium import webdriver
@@ -28,17 +31,26 @@ def wait_for(predicate, timeout, what):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--server", required=True)
+    parser.add_argument("--ditstream", required=True, help="the ditstream binary")
     parser.add_argument("--artifacts", required=True)
     args = parser.parse_args()
     os.makedirs(args.artifacts, exist_ok=True)
 
     workdir = tempfile.mkdtemp(prefix="ditstream-browser-")
-    server = subprocess.Popen([args.server, workdir, "300"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([args.ditstream, "serve", "--bind", "127.0.0.1", "--port", "0",
+                               "--recordings", os.path.join(workdir, "recordings"),
+                               "--db", os.path.join(workdir, "jobs.sqlite"), "--ice-interface", "127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        line = server.stdout.readline()
-        assert line.startswith("port "), f"server said {line!r}"
-        base = f"http://127.0.0.1:{int(line.split()[1])}"
+        port = None
+        while port is None:
+            line = server.stderr.readline()
+            assert line, "ditstream serve exited before listening"
+            found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+            port = found and int(found.group(1))
+        base = f"http://127.0.0.1:{port}"
+        # Keep draining the log so the server never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
 
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
@@ -116,7 +128,7 @@ def main():
         finally:
             driver.quit()
     finally:
-        server.stdin.close()
+        server.terminate()
         server.wait(timeout=20)
     print("browser test passed")
     return 0
