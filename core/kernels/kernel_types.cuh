@@ -37,39 +37,29 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Sum over a block whose size is a multiple of 32 (at most 1024); every thread gets the result.
-__device__ __forceinline__ float block_sum(float v) {
+// Reduces over a block whose size is a multiple of 32 (at most 1024) with `warp_op` (warp_sum or
+// warp_max); every thread gets the result.
+template <float (*warp_op)(float)>
+__device__ __forceinline__ float block_reduce(float v) {
   __shared__ float partial[32];
   __shared__ float total;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum(v);
+  v = warp_op(v);
   __syncthreads();  // `partial` may still be read by a previous call
   if (lane == 0) partial[warp] = v;
   __syncthreads();
   if (warp == 0) {
+    // Both reductions have 0 as a neutral element here: sums, and maxima of absolute values.
     float w = lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f;
-    w = warp_sum(w);
+    w = warp_op(w);
     if (lane == 0) total = w;
   }
   __syncthreads();
   return total;
 }
 
-__device__ __forceinline__ float block_max(float v) {
-  __shared__ float partial[32];
-  __shared__ float total;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_max(v);
-  __syncthreads();
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    float w = lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f;
-    w = warp_max(w);
-    if (lane == 0) total = w;
-  }
-  __syncthreads();
-  return total;
-}
+__device__ __forceinline__ float block_sum(float v) { return block_reduce<warp_sum>(v); }
+// Maximum of non-negative values (0 pads the unused warps).
+__device__ __forceinline__ float block_max(float v) { return block_reduce<warp_max>(v); }
 
 }  // namespace ditstream::kernels
