@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -27,11 +28,16 @@ struct EngineFlags {
   std::filesystem::path preview_factors = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "hunyuan_video_latent_rgb.json";
   std::string device = "cpu";
   std::string dtype = "float32";
+  std::string preview_device;
+  int preview_vae_downscale = 1;
+  double memory_budget_gib = 0;
 
   int gpus = 1;
   int rank_timeout_s = 300;
 
-  engine::HunyuanEngineOptions options() const { return {model, preview_factors, device, dtype}; }
+  engine::HunyuanEngineOptions options() const {
+    return {model, preview_factors, device, dtype, preview_device, preview_vae_downscale, memory_budget_gib};
+  }
 };
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
@@ -39,9 +45,24 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--preview-factors", f.preview_factors, "latent→RGB preview factors (JSON)");
   cmd->add_option("--device", f.device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", f.dtype, "float32 or bfloat16");
+  cmd->add_option("--preview-device", f.preview_device, "where real-VAE previews decode (default: the --device, own stream)");
+  cmd->add_option("--preview-vae-downscale", f.preview_vae_downscale, "real-VAE previews at 1/N resolution: 1, 2 or 4");
+  cmd->add_option("--memory-budget-gib", f.memory_budget_gib,
+                  "memory for jobs beside the weights; gates real-VAE previews and job overlap (0: 90% of free)");
 }
 
-void add_request_flags(CLI::App* cmd, engine::JobRequest& r) {
+// "0" (off), a step interval, or "auto".
+int parse_preview_every(const std::string& text, const char* flag) {
+  if (text == "auto") return engine::kPreviewVaeAuto;
+  int every = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), every);
+  if (ec != std::errc() || end != text.data() + text.size() || every < 0) {
+    throw_invalid("command line", flag, "'" + text + "' is not 0 (off), a step interval or auto");
+  }
+  return every;
+}
+
+void add_request_flags(CLI::App* cmd, engine::JobRequest& r, std::string& preview_every) {
   cmd->add_option("--prompt", r.prompt, "what to generate")->required();
   cmd->add_option("--width", r.width, "pixels, multiple of 16");
   cmd->add_option("--height", r.height, "pixels, multiple of 16");
@@ -52,6 +73,7 @@ void add_request_flags(CLI::App* cmd, engine::JobRequest& r) {
   cmd->add_option("--guidance", r.guidance, "embedded guidance scale");
   cmd->add_option("--cache-threshold", r.cache_threshold, "First Block Cache threshold (0: off)");
   cmd->add_option("--fps", r.fps, "frames per second of the recording");
+  cmd->add_option("--preview-vae-every", preview_every, "real-VAE preview every N steps: 0 (off), N or auto");
 }
 
 void wait_for_signal() {
@@ -131,6 +153,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-height", o.limits.max_height, "tallest video");
   serve_cmd->add_option("--max-frames", o.limits.max_frames, "most frames");
   serve_cmd->add_option("--max-steps", o.limits.max_steps, "most denoising steps");
+  std::string serve_preview_every = "0";
+  serve_cmd->add_option("--preview-vae-every", serve_preview_every,
+                        "default real-VAE preview interval of requests: 0 (off), N steps or auto");
+  serve_cmd->add_option("--pipeline-jobs", o.pipeline_jobs,
+                        "denoise the next job while the previous one finishes (when the memory budget admits both)");
   serve_cmd->add_option("--stun", o.ice.stun_server, "STUN server, stun://host:port");
   serve_cmd->add_option("--turn", o.ice.turn_servers, "TURN server(s), turn://user:pass@host:port");
   serve_cmd->add_option("--ice-interface", o.ice.local_addresses, "addresses or interfaces ICE may use (default: all)");
@@ -138,10 +165,11 @@ int main(int argc, char** argv) {
 
   EngineFlags generate_engine;
   engine::JobRequest request = web::ServiceLimits{}.defaults;
+  std::string generate_preview_every = "0";
   std::filesystem::path out = "clip.mp4";
   auto* generate_cmd = app.add_subcommand("generate", "run one job without HTTP and write its mp4");
   add_engine_flags(generate_cmd, generate_engine);
-  add_request_flags(generate_cmd, request);
+  add_request_flags(generate_cmd, request, generate_preview_every);
   generate_cmd->add_option("--out", out, "mp4 file to write");
 
   CLI11_PARSE(app, argc, argv);
@@ -150,8 +178,12 @@ int main(int argc, char** argv) {
     if (*serve_cmd && serve_engine.gpus > 1 && std::getenv("RANK") == nullptr) {
       return parallel::relaunch_as_ranks(argc, argv, serve_engine.gpus);
     }
-    if (*serve_cmd) return serve(serve_engine, std::move(o));
+    if (*serve_cmd) {
+      o.limits.defaults.preview_vae_every = parse_preview_every(serve_preview_every, "--preview-vae-every");
+      return serve(serve_engine, std::move(o));
+    }
     if (*generate_cmd) {
+      request.preview_vae_every = parse_preview_every(generate_preview_every, "--preview-vae-every");
       stream::init_streaming();
       engine::HunyuanEngine engine(generate_engine.options());
       web::generate_to_file(engine, request, out);

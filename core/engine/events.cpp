@@ -11,6 +11,8 @@ std::string_view event_name(const Event& event) {
                         [](const Finished&) { return std::string_view("completed"); },
                         [](const Failed&) { return std::string_view("failed"); },
                         [](const Canceled&) { return std::string_view("canceled"); },
+                        [](const PreviewPlan&) { return std::string_view("preview_plan"); },
+                        [](const PreviewChunk&) { return std::string_view("preview_chunk"); },
                     },
                     event);
 }
@@ -25,6 +27,11 @@ Event without_pixels(const Event& event) {
   if (const auto* c = std::get_if<FrameChunk>(&event)) {
     FrameChunk stripped{c->first_frame, c->frames_total, c->decode_seconds, {}};
     stripped.frames.resize(c->frames.size());  // keeps the count, drops the pixels
+    return stripped;
+  }
+  if (const auto* c = std::get_if<PreviewChunk>(&event)) {
+    PreviewChunk stripped{c->step, c->steps, c->first_frame, c->frames_total, c->decode_seconds, c->age_seconds, {}};
+    stripped.frames.resize(c->frames.size());
     return stripped;
   }
   return event;

@@ -1,5 +1,6 @@
 // Typed events a job emits while it runs. The queue emits Queued/Started/Finished/Failed/Canceled,
-// the engine emits Progress/PreviewFrame/FrameChunk. Frames are packed RGB24 and shared, so fanning
+// the engine emits Progress/PreviewFrame/FrameChunk, and PreviewPlan/PreviewChunk for previews
+// decoded by the real VAE. Frames are packed RGB24 and shared, so fanning
 // an event out to several observers copies no pixels.
 #pragma once
 
@@ -45,6 +46,26 @@ struct FrameChunk {
   double decode_seconds = 0;
   std::vector<FramePtr> frames;
 };
+// How this job previews, announced once when denoising starts: the cheap latent→RGB preview of
+// every step, plus real-VAE previews every `vae_every` steps when they run.
+struct PreviewPlan {
+  std::string path;   // "latent-rgb" or "latent-rgb+vae"
+  int vae_every = 0;  // as asked: 0 none, kPreviewVaeAuto (job.h) chosen from measured times
+  std::string lane;   // where real-VAE previews decode ("cuda:0/preview-vae"), empty when they do not
+  std::string note;   // why real-VAE previews do not run although asked for (memory budget), or ""
+};
+// One decode chunk of a real-VAE preview: the x0 prediction of step `step` decoded by the
+// streaming VAE at the output resolution (or 1/downscale of it), while later steps run. A newer
+// step's preview supersedes an unfinished older one, so a preview may end before its last frame.
+struct PreviewChunk {
+  int step = 0;
+  int steps = 0;
+  int first_frame = 0;
+  int frames_total = 0;
+  double decode_seconds = 0;  // this chunk
+  double age_seconds = 0;     // from the end of step `step` to this chunk's emission
+  std::vector<FramePtr> frames;
+};
 struct Finished {
   int frames = 0;
 };
@@ -53,7 +74,8 @@ struct Failed {
 };
 struct Canceled {};
 
-using Event = std::variant<Queued, Started, Progress, PreviewFrame, FrameChunk, Finished, Failed, Canceled>;
+using Event = std::variant<Queued, Started, Progress, PreviewFrame, FrameChunk, Finished, Failed, Canceled, PreviewPlan,
+                           PreviewChunk>;
 
 // std::visit over an Event with one lambda per type.
 template <class... Ts>
@@ -63,7 +85,8 @@ struct Overloaded : Ts... {
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
-// The SSE event name of each type: queued, started, step, preview, chunk, completed, failed, canceled.
+// The SSE event name of each type: queued, started, step, preview, chunk, completed, failed, canceled,
+// preview_plan, preview_chunk.
 std::string_view event_name(const Event& event);
 bool is_terminal(const Event& event);
 // A copy without pixels, for histories and readers that only need the facts.

@@ -1,6 +1,11 @@
 // The HunyuanVideo engine: prompt → LLaMA-style + CLIP text encoders → denoising with a latent→RGB
-// preview of every step's x0 → streaming VAE decode, final frames emitted chunk by chunk. Every
+// preview of every step's x0 (and, when asked, real-VAE previews of x0 decoded on a lane of their
+// own while the next steps run) → streaming VAE decode, final frames emitted chunk by chunk. Every
 // job's status names the paths that ran ("text_path": "llama+clip", "decode_path": "vae-streaming").
+//
+// Lanes: denoising runs on a high-priority CUDA stream, real-VAE previews and final decodes on
+// low-priority streams of their own (or the previews on another GPU), so the queue can denoise one
+// job while the previous one's final decode runs. On the CPU each lane is its caller's thread.
 #pragma once
 
 #include <filesystem>
@@ -17,6 +22,20 @@ struct HunyuanEngineOptions {
   std::filesystem::path preview_factors;  // latent→RGB factors (models/hunyuan_video_latent_rgb.json)
   std::string device = "cpu";             // "cpu", "cuda", "cuda:1"
   std::string dtype = "float32";          // "float32" or "bfloat16"
+  // Real-VAE previews decode here: "" on `device` (a CUDA stream of their own there), or another
+  // GPU ("cuda:1"), which then holds a copy of the VAE.
+  std::string preview_device;
+  // Real-VAE previews decode x0 average-pooled by this factor (1, 2 or 4): 1/factor² of the work,
+  // frames at 1/factor of the output size (the stream scales them up).
+  int preview_vae_downscale = 1;
+  // Memory (GiB) that jobs' work may use beside the loaded weights: real-VAE previews run only when
+  // a job's denoising and one preview decode fit in it, and the queue overlaps two jobs only when
+  // one's denoising and the other's final decode fit. 0: 90% of the device memory free after
+  // loading (CUDA: free plus the allocator's unused cache; CPU: MemAvailable).
+  double memory_budget_gib = 0;
+
+  // Throws Error(invalid_argument) naming the option.
+  void validate() const;
 };
 
 class HunyuanEngine : public Engine {
@@ -25,10 +44,14 @@ class HunyuanEngine : public Engine {
   explicit HunyuanEngine(const HunyuanEngineOptions& options);
   ~HunyuanEngine() override;
   EnginePaths paths() const override;
-  void run(const JobRequest& request, const EventSink& emit, const CancelToken& cancel) override;
+  std::unique_ptr<Finisher> denoise(const JobRequest& request, const EventSink& emit, const CancelToken& cancel,
+                                    Timeline& timeline) override;
+  StageMemory stage_memory(const JobRequest& request) const override;
+  int64_t memory_budget() const override;
 
  private:
   struct Impl;
+  class HunyuanFinisher;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,5 +1,7 @@
 #include "core/engine/job.h"
 
+#include <fmt/format.h>
+
 #include "core/util/error.h"
 
 namespace ditstream::engine {
@@ -22,6 +24,11 @@ JobStatus parse_job_status(std::string_view text, std::string_view field) {
   }
   throw_invalid("job", std::string(field),
                 "'" + std::string(text) + "' is not one of queued|in_progress|completed|failed|canceled");
+}
+
+void add_note(JobRecord& record, const std::string& note) {
+  if (note.empty()) return;
+  record.notes = record.notes.empty() ? note : fmt::format("{} {}", record.notes, note);
 }
 
 bool is_terminal(JobStatus status) {

@@ -7,8 +7,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "core/engine/timeline.h"
 
 namespace ditstream::engine {
+
+// JobRequest::preview_vae_every: the engine picks the interval from its measured step and decode times.
+inline constexpr int kPreviewVaeAuto = -1;
 
 // One generation request, already validated by the layer that received it.
 struct JobRequest {
@@ -22,6 +28,10 @@ struct JobRequest {
   double guidance = 6.0;
   double cache_threshold = 0.0;  // First Block Cache: 0 disables reuse
   int fps = 8;
+  // Real-VAE previews: decode the x0 prediction every this many steps (steps k, 2k, ... before the
+  // last one, whose x0 the final decode shows) while denoising goes on. 0: off (the latent→RGB
+  // preview of every step only); kPreviewVaeAuto: chosen from measured times.
+  int preview_vae_every = 0;
 };
 
 enum class JobStatus { queued, in_progress, completed, failed, canceled };
@@ -48,6 +58,12 @@ struct JobRecord {
   std::string decode_path;  // which decode path ran
   std::string recording;    // file name inside the recordings folder, empty until completed
   std::map<std::string, double> timings;  // stage → seconds ("queue_wait", "first_preview", ...)
+  std::string preview_path;  // "latent-rgb" or "latent-rgb+vae", empty until denoising starts
+  std::string notes;         // what the service decided for this job and why (fallbacks, waits)
+  std::vector<Span> timeline;
 };
+
+// Appends a sentence to JobRecord::notes.
+void add_note(JobRecord& record, const std::string& note);
 
 }  // namespace ditstream::engine

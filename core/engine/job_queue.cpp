@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <random>
 
 #include "core/util/error.h"
@@ -16,6 +17,26 @@ double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string gib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return text;
+}
+
+// The outcome of a stage that threw: canceled by its owner, or failed with the reason.
+std::pair<JobStatus, std::string> outcome_of(std::exception_ptr failure, const char* stage) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::canceled) return {JobStatus::canceled, "canceled while running"};
+    return {JobStatus::failed, e.what()};
+  } catch (const std::bad_alloc&) {
+    return {JobStatus::failed, std::string("out of memory while ") + stage + "; the job's memory was freed"};
+  } catch (const std::exception& e) {
+    return {JobStatus::failed, std::string("engine failure: ") + e.what()};
+  }
+}
 
 std::string new_job_id() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -38,6 +59,8 @@ struct JobQueue::Live {
   JobRecord record;
   Clock::time_point submitted = Clock::now();
   CancelToken cancel;
+  Timeline timeline;
+  bool waited_for_memory = false;  // a note about it is already on the record
   std::vector<Event> history;  // without pixels
   std::vector<std::weak_ptr<EventReader::Channel>> readers;
   bool first_preview_seen = false;
@@ -75,20 +98,32 @@ void JobQueue::add_observer(JobObserver* observer) { observers_.push_back(observ
 
 void JobQueue::start() {
   std::lock_guard lock(mutex_);
-  if (worker_.joinable()) return;
+  if (denoise_worker_.joinable()) return;
   stopping_ = false;
-  worker_ = std::thread([this] { work(); });
+  finish_stopping_ = false;
+  denoise_worker_ = std::thread([this] { denoise_loop(); });
+  finish_worker_ = std::thread([this] { finish_loop(); });
 }
 
 void JobQueue::stop() {
   {
     std::lock_guard lock(mutex_);
-    if (!worker_.joinable()) return;
+    if (!denoise_worker_.joinable()) return;
     stopping_ = true;
-    if (!running_.empty()) live_.at(running_)->cancel.cancel();
+    for (const auto* id : {&denoising_, &finishing_, handoff_ ? &handoff_->id : nullptr}) {
+      if (id && !id->empty()) live_.at(*id)->cancel.cancel();
+    }
   }
   wake_.notify_all();
-  worker_.join();
+  denoise_worker_.join();
+  // Only now: a job the denoise worker handed over while stopping still gets its final status.
+  {
+    std::lock_guard lock(mutex_);
+    finish_stopping_ = true;
+    if (handoff_) live_.at(handoff_->id)->cancel.cancel();
+  }
+  wake_.notify_all();
+  finish_worker_.join();
 }
 
 Submitted JobQueue::submit(const JobRequest& request) {
@@ -132,7 +167,11 @@ Submitted JobQueue::submit(const JobRequest& request) {
 JobRecord JobQueue::snapshot(const std::string& id) const {
   {
     std::lock_guard lock(mutex_);
-    if (auto it = live_.find(id); it != live_.end()) return it->second->record;
+    if (auto it = live_.find(id); it != live_.end()) {
+      JobRecord r = it->second->record;
+      r.timeline = it->second->timeline.spans();
+      return r;
+    }
   }
   if (auto r = store_.get(id)) return *r;
   throw Error(ErrorKind::not_found, "job queue", "id", "no video with id '" + id + "'");
@@ -144,7 +183,10 @@ std::vector<JobRecord> JobQueue::list(int offset, int limit) const {
   auto records = store_.list(offset, limit);
   std::lock_guard lock(mutex_);
   for (auto& r : records) {
-    if (auto it = live_.find(r.id); it != live_.end()) r = it->second->record;
+    if (auto it = live_.find(r.id); it != live_.end()) {
+      r = it->second->record;
+      r.timeline = it->second->timeline.spans();
+    }
   }
   return records;
 }
@@ -245,62 +287,126 @@ void JobQueue::publish(const std::string& id, const Event& event) {
                 readers.end());
 }
 
-void JobQueue::work() {
+std::shared_ptr<JobQueue::Live> JobQueue::live(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  return live_.at(id);
+}
+
+bool JobQueue::admits_front() {
+  if (handoff_) return false;  // a denoised job waits for the finish worker: at most two in flight
+  if (finishing_.empty()) return true;
+  if (!options_.pipeline) return false;
+  auto& next = *live_.at(pending_.front());
+  const auto finishing = engine_.stage_memory(live_.at(finishing_)->record.request);
+  const auto starting = engine_.stage_memory(next.record.request);
+  const int64_t budget = engine_.memory_budget();
+  if (budget == kUnlimitedMemory || finishing.finish + starting.denoise <= budget) return true;
+  if (!next.waited_for_memory) {
+    next.waited_for_memory = true;
+    add_note(next.record, "Denoising waited for " + finishing_ + " to finish: overlapping them needs " +
+                              gib(finishing.finish) + " + " + gib(starting.denoise) + ", the memory budget is " +
+                              gib(budget) + ".");
+  }
+  return false;
+}
+
+void JobQueue::denoise_loop() {
   while (true) {
     std::string id;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      wake_.wait(lock, [&] { return stopping_ || (!pending_.empty() && admits_front()); });
       if (stopping_) return;
       id = pending_.front();
       pending_.pop_front();
-      running_ = id;
+      denoising_ = id;
       if (metrics_) metrics_->queue_length.set(static_cast<double>(pending_.size()));
     }
-    run(id);
-    std::lock_guard lock(mutex_);
-    running_.clear();
+    auto finisher = run_denoise(id);
+    std::unique_lock lock(mutex_);
+    denoising_.clear();
+    if (finisher) {
+      wake_.wait(lock, [&] { return !handoff_.has_value(); });
+      handoff_ = Handoff{id, std::move(finisher)};
+    }
+    lock.unlock();
+    wake_.notify_all();
   }
 }
 
-void JobQueue::run(const std::string& id) {
-  std::shared_ptr<Live> live;
+void JobQueue::finish_loop() {
+  while (true) {
+    Handoff handoff;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return finish_stopping_ || handoff_.has_value(); });
+      if (!handoff_) return;
+      handoff = std::move(*handoff_);
+      handoff_.reset();
+      finishing_ = handoff.id;
+    }
+    wake_.notify_all();
+    run_finish(std::move(handoff));
+    {
+      std::lock_guard lock(mutex_);
+      finishing_.clear();
+    }
+    wake_.notify_all();
+  }
+}
+
+std::unique_ptr<Finisher> JobQueue::run_denoise(const std::string& id) {
+  const std::shared_ptr<Live> job = live(id);
   {
     std::lock_guard lock(mutex_);
-    live = live_.at(id);
-    live->record.status = JobStatus::in_progress;
-    live->record.started_at = unix_now();
-    live->record.timings["queue_wait"] = since(live->submitted);
+    job->record.status = JobStatus::in_progress;
+    job->record.started_at = unix_now();
+    job->record.timings["queue_wait"] = since(job->submitted);
+    if (metrics_) metrics_->queue_wait.observe(job->record.timings["queue_wait"]);
   }
-  if (metrics_) metrics_->queue_wait.observe(live->record.timings["queue_wait"]);
   store_.put(snapshot(id));
   const auto paths = engine_.paths();
   publish(id, Started{paths.text_path, paths.decode_path});
+  const auto stage_start = Clock::now();
+  std::unique_ptr<Finisher> finisher;
   JobStatus status = JobStatus::completed;
   std::string error;
   try {
-    live->cancel.throw_if_canceled();
-    engine_.run(live->record.request, [&](Event e) { on_engine_event(id, std::move(e)); }, live->cancel);
-    if (live->cancel.canceled()) {
-      status = JobStatus::canceled;
-      error = "canceled while running";
-    }
-  } catch (const Error& e) {
-    status = e.kind() == ErrorKind::canceled ? JobStatus::canceled : JobStatus::failed;
-    error = status == JobStatus::canceled ? "canceled while running" : e.what();
-  } catch (const std::exception& e) {
-    status = JobStatus::failed;
-    error = std::string("engine failure: ") + e.what();
+    job->cancel.throw_if_canceled();
+    finisher = engine_.denoise(job->record.request, [this, id](Event e) { on_engine_event(id, std::move(e)); },
+                               job->cancel, job->timeline);
+    if (job->cancel.canceled()) std::tie(status, error) = std::pair{JobStatus::canceled, "canceled while running"};
+  } catch (...) {
+    std::tie(status, error) = outcome_of(std::current_exception(), "denoising");
   }
-  bool shutting_down = false;
   {
     std::lock_guard lock(mutex_);
-    shutting_down = stopping_;
+    job->record.timings["denoise_stage"] = since(stage_start);
   }
-  if (status == JobStatus::canceled && shutting_down) {
-    // Not the owner's doing: the same outcome a crash would leave after a restart.
-    status = JobStatus::failed;
-    error = "interrupted: the service stopped while the job was running";
+  if (status == JobStatus::completed && finisher) return finisher;
+  if (status == JobStatus::completed) std::tie(status, error) = std::pair{JobStatus::failed, "the engine returned no finisher"};
+  finisher.reset();  // frees what the job holds before the next one starts
+  finish(id, status, error);
+  return nullptr;
+}
+
+void JobQueue::run_finish(Handoff handoff) {
+  const std::string& id = handoff.id;
+  const std::shared_ptr<Live> job = live(id);
+  const auto stage_start = Clock::now();
+  JobStatus status = JobStatus::completed;
+  std::string error;
+  try {
+    job->cancel.throw_if_canceled();
+    handoff.finisher->finish([this, id](Event e) { on_engine_event(id, std::move(e)); }, job->cancel, job->timeline);
+    if (job->cancel.canceled()) std::tie(status, error) = std::pair{JobStatus::canceled, "canceled while running"};
+  } catch (...) {
+    std::tie(status, error) = outcome_of(std::current_exception(), "finishing");
+  }
+  handoff.finisher.reset();
+  {
+    std::lock_guard lock(mutex_);
+    job->record.timings["finish_stage"] = since(stage_start);
   }
   finish(id, status, error);
 }
@@ -324,6 +430,13 @@ void JobQueue::on_engine_event(const std::string& id, Event event) {
       live.first_preview_seen = true;
       r.timings["first_preview"] = elapsed;
       if (metrics_) metrics_->first_preview.observe(elapsed);
+    } else if (const auto* plan = std::get_if<PreviewPlan>(&event)) {
+      r.preview_path = plan->path;
+      add_note(r, plan->note);
+    } else if (const auto* v = std::get_if<PreviewChunk>(&event)) {
+      r.timings["vae_preview_decode"] += v->decode_seconds;
+      r.timings["vae_preview_age"] = v->age_seconds;
+      if (!r.timings.count("first_vae_preview")) r.timings["first_vae_preview"] = elapsed;
     } else if (const auto* c = std::get_if<FrameChunk>(&event)) {
       r.frames_done = c->first_frame + static_cast<int>(c->frames.size());
       r.timings["decode"] += c->decode_seconds;
@@ -336,13 +449,34 @@ void JobQueue::on_engine_event(const std::string& id, Event event) {
       }
     }
   }
-  if (std::holds_alternative<Progress>(event) || std::holds_alternative<FrameChunk>(event)) store_.put(snapshot(id));
+  const bool persist = std::holds_alternative<Progress>(event) || std::holds_alternative<FrameChunk>(event) ||
+                       std::holds_alternative<PreviewPlan>(event);
+  if (persist) store_.put(snapshot(id));
+  if (const auto* c = std::get_if<FrameChunk>(&event)) {
+    // The stream side's work on final frames (composite, convert, hand to the encoders) happens in
+    // the observers, on this thread.
+    const double start = unix_seconds();
+    const int first = c->first_frame, last = c->first_frame + static_cast<int>(c->frames.size()) - 1;
+    publish(id, event);
+    live(id)->timeline.add_until_now("encode frames " + std::to_string(first) + "-" + std::to_string(last),
+                                     "host/stream", start);
+    return;
+  }
   publish(id, event);
 }
 
 void JobQueue::finish(const std::string& id, JobStatus status, const std::string& error) {
   std::string recording;
   std::string final_error = error;
+  {
+    std::lock_guard lock(mutex_);
+    if (status == JobStatus::canceled && stopping_ && live_.at(id)->record.status == JobStatus::in_progress) {
+      // Not the owner's doing: the same outcome a crash would leave after a restart.
+      status = JobStatus::failed;
+      final_error = "interrupted: the service stopped while the job was running";
+    }
+  }
+  const double finalize_start = unix_seconds();
   for (auto* o : observers_) {
     try {
       const auto name = o->finalize(id, status);
@@ -354,6 +488,8 @@ void JobQueue::finish(const std::string& id, JobStatus status, const std::string
       }
     }
   }
+  const auto job = live(id);
+  if (job->record.started_at > 0) job->timeline.add_until_now("finalize recording", "host/stream", finalize_start);
   Event terminal;
   {
     std::lock_guard lock(mutex_);

@@ -1,6 +1,10 @@
-// The FIFO job queue: a bounded line of submitted jobs and one worker that runs them, one at a
-// time, on the engine. It keeps each job's record in the store, fans events out to observers (the
-// stream, metrics) and to readers (SSE), and cancels queued or running jobs.
+// The FIFO job queue: a bounded line of submitted jobs and two workers that run them on the engine
+// as a pipeline. The denoise worker takes jobs in order and runs their first stage (text encoding,
+// denoising, previews); the finish worker runs the second (final decode, the stream's encoding, the
+// recording). So job N+1 denoises while job N finishes, when the engine's memory budget admits both
+// stages at once; otherwise job N+1 waits and its status says why. The queue keeps each job's record
+// and engine timeline in the store, fans events out to observers (the stream, metrics) and to
+// readers (SSE), and cancels queued jobs and jobs in either stage.
 #pragma once
 
 #include <chrono>
@@ -52,8 +56,9 @@ class EventReader {
 };
 
 struct JobQueueOptions {
-  int max_queued = 8;        // jobs waiting (the running one not counted)
+  int max_queued = 8;        // jobs waiting (the running ones not counted)
   int kept_histories = 64;   // finished jobs whose event history stays in memory
+  bool pipeline = true;      // false: a job starts only when the previous one has finished
 };
 
 struct Submitted {
@@ -72,7 +77,7 @@ class JobQueue {
   // Observers are added before start(); they must outlive the queue.
   void add_observer(JobObserver* observer);
   void start();
-  // Cancels the running job, waits for the worker; queued jobs stay queued in the store and are
+  // Cancels the running jobs, waits for the workers; queued jobs stay queued in the store and are
   // failed as interrupted on the next open.
   void stop();
 
@@ -82,7 +87,8 @@ class JobQueue {
   JobRecord get(const std::string& id) const;
   std::vector<JobRecord> list(int offset, int limit) const;
   int count() const;
-  // A queued job becomes canceled at once; a running one is asked to stop (its status follows).
+  // A queued job becomes canceled at once; a running one (in either stage) is asked to stop (its
+  // status follows).
   // Throws Error(conflict) for a finished job.
   JobRecord cancel(const std::string& id);
   // Deletes a finished job and its outputs; throws Error(conflict) while it is queued or running.
@@ -97,13 +103,22 @@ class JobQueue {
 
  private:
   struct Live;
-  void work();
-  void run(const std::string& id);
+  struct Handoff {
+    std::string id;
+    std::unique_ptr<Finisher> finisher;
+  };
+  void denoise_loop();
+  void finish_loop();
+  // Whether the job at the front may start denoising now; notes on it why not (caller holds mutex_).
+  bool admits_front();
+  std::unique_ptr<Finisher> run_denoise(const std::string& id);
+  void run_finish(Handoff handoff);
   void on_engine_event(const std::string& id, Event event);
   void publish(const std::string& id, const Event& event);
   void finish(const std::string& id, JobStatus status, const std::string& error);
   void trim_histories();
   JobRecord snapshot(const std::string& id) const;
+  std::shared_ptr<Live> live(const std::string& id) const;
 
   Engine& engine_;
   JobStore& store_;
@@ -116,11 +131,15 @@ class JobQueue {
   std::deque<std::string> pending_;
   std::map<std::string, std::shared_ptr<Live>> live_;
   std::deque<std::string> finished_order_;
-  std::string running_;
-  bool stopping_ = false;
+  std::string denoising_;           // in the first stage
+  std::optional<Handoff> handoff_;  // denoised, waiting for the finish worker
+  std::string finishing_;           // in the second stage
+  bool stopping_ = false;           // the denoise worker stops
+  bool finish_stopping_ = false;    // the finish worker stops once nothing is handed over
   double mean_job_seconds_ = 5;
   uint64_t next_serial_ = 0;
-  std::thread worker_;
+  std::thread denoise_worker_;
+  std::thread finish_worker_;
 };
 
 }  // namespace ditstream::engine

@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <set>
+#include <utility>
 
 #include "core/util/error.h"
 
@@ -20,20 +22,34 @@ CREATE TABLE IF NOT EXISTS jobs (
   created_at REAL NOT NULL, started_at REAL NOT NULL, finished_at REAL NOT NULL,
   step INTEGER NOT NULL, computed_steps INTEGER NOT NULL, reused_steps INTEGER NOT NULL,
   frames_done INTEGER NOT NULL,
-  error TEXT NOT NULL, text_path TEXT NOT NULL, decode_path TEXT NOT NULL, recording TEXT NOT NULL);
+  error TEXT NOT NULL, text_path TEXT NOT NULL, decode_path TEXT NOT NULL, recording TEXT NOT NULL,
+  preview_vae_every INTEGER NOT NULL DEFAULT 0, preview_path TEXT NOT NULL DEFAULT '',
+  notes TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE TABLE IF NOT EXISTS job_timings (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
   stage TEXT NOT NULL,
   seconds REAL NOT NULL,
   PRIMARY KEY (job_id, stage));
+CREATE TABLE IF NOT EXISTS job_spans (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  what TEXT NOT NULL, lane TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
+  PRIMARY KEY (job_id, seq));
 PRAGMA foreign_keys = ON;
 )sql";
 
 constexpr const char* kColumns =
     "id, prompt, width, height, frames, steps, seed, shift, guidance, cache_threshold, fps, status, created_at, "
     "started_at, finished_at, step, computed_steps, reused_steps, frames_done, error, text_path, decode_path, "
-    "recording";
+    "recording, preview_vae_every, preview_path, notes";
+
+// Columns added after the first schema: databases written before get them on open.
+constexpr std::pair<const char*, const char*> kAddedColumns[] = {
+    {"preview_vae_every", "INTEGER NOT NULL DEFAULT 0"},
+    {"preview_path", "TEXT NOT NULL DEFAULT ''"},
+    {"notes", "TEXT NOT NULL DEFAULT ''"},
+};
 
 // A prepared statement that finalizes itself.
 class Statement {
@@ -55,6 +71,8 @@ class Statement {
     sqlite3_bind_double(stmt_, i, v);
     return *this;
   }
+  // Clears the bindings' use so the statement runs again with new ones.
+  void reset() { sqlite3_reset(stmt_); }
   bool step() {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
@@ -101,6 +119,9 @@ JobRecord read_row(const Statement& s) {
   r.text_path = s.text(20);
   r.decode_path = s.text(21);
   r.recording = s.text(22);
+  r.request.preview_vae_every = static_cast<int>(s.integer(23));
+  r.preview_path = s.text(24);
+  r.notes = s.text(25);
   return r;
 }
 
@@ -119,6 +140,7 @@ JobStore::JobStore(const std::filesystem::path& file) {
   }
   sqlite3_busy_timeout(db_, 5000);
   exec(kSchema);
+  add_missing_columns();
   interrupted_ = mark_interrupted();
 }
 
@@ -130,6 +152,17 @@ void JobStore::exec(const char* sql) const {
     std::string text = message ? message : "unknown";
     sqlite3_free(message);
     throw Error(ErrorKind::internal, "job store", "", text);
+  }
+}
+
+void JobStore::add_missing_columns() {
+  std::set<std::string> present;
+  {
+    Statement s(db_, "PRAGMA table_info(jobs)");
+    while (s.step()) present.insert(s.text(1));
+  }
+  for (const auto& [name, declaration] : kAddedColumns) {
+    if (!present.count(name)) exec((std::string("ALTER TABLE jobs ADD COLUMN ") + name + " " + declaration).c_str());
   }
 }
 
@@ -150,19 +183,29 @@ void JobStore::put(const JobRecord& r) {
   try {
     Statement s(db_, std::string("INSERT OR REPLACE INTO jobs (") + kColumns +
                          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-                         "?18, ?19, ?20, ?21, ?22, ?23)");
+                         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)");
     const auto& q = r.request;
     s.bind(1, r.id).bind(2, q.prompt).bind(3, q.width).bind(4, q.height).bind(5, q.frames).bind(6, q.steps);
     s.bind(7, q.seed).bind(8, q.shift).bind(9, q.guidance).bind(10, q.cache_threshold).bind(11, q.fps);
     s.bind(12, std::string(to_string(r.status))).bind(13, r.created_at).bind(14, r.started_at).bind(15, r.finished_at);
     s.bind(16, r.step).bind(17, r.computed_steps).bind(18, r.reused_steps).bind(19, r.frames_done);
     s.bind(20, r.error).bind(21, r.text_path).bind(22, r.decode_path).bind(23, r.recording);
+    s.bind(24, q.preview_vae_every).bind(25, r.preview_path).bind(26, r.notes);
     s.step();
     Statement clear(db_, "DELETE FROM job_timings WHERE job_id = ?1");
     clear.bind(1, r.id).step();
     for (const auto& [stage, seconds] : r.timings) {
       Statement t(db_, "INSERT INTO job_timings (job_id, stage, seconds) VALUES (?1, ?2, ?3)");
       t.bind(1, r.id).bind(2, stage).bind(3, seconds).step();
+    }
+    Statement clear_spans(db_, "DELETE FROM job_spans WHERE job_id = ?1");
+    clear_spans.bind(1, r.id).step();
+    Statement span(db_, "INSERT INTO job_spans (job_id, seq, what, lane, start, end) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    for (size_t i = 0; i < r.timeline.size(); ++i) {
+      const auto& p = r.timeline[i];
+      span.reset();
+      span.bind(1, r.id).bind(2, static_cast<int64_t>(i)).bind(3, p.what).bind(4, p.lane).bind(5, p.start).bind(6, p.end);
+      span.step();
     }
     exec("COMMIT");
   } catch (...) {
@@ -180,6 +223,9 @@ std::optional<JobRecord> JobStore::get(const std::string& id) const {
   Statement t(db_, "SELECT stage, seconds FROM job_timings WHERE job_id = ?1");
   t.bind(1, id);
   while (t.step()) r.timings[t.text(0)] = t.real(1);
+  Statement spans(db_, "SELECT what, lane, start, end FROM job_spans WHERE job_id = ?1 ORDER BY seq");
+  spans.bind(1, id);
+  while (spans.step()) r.timeline.push_back({spans.text(0), spans.text(1), spans.real(2), spans.real(3)});
   return r;
 }
 
@@ -209,6 +255,8 @@ void JobStore::remove(const std::string& id) {
   std::lock_guard lock(mutex_);
   Statement t(db_, "DELETE FROM job_timings WHERE job_id = ?1");
   t.bind(1, id).step();
+  Statement spans(db_, "DELETE FROM job_spans WHERE job_id = ?1");
+  spans.bind(1, id).step();
   Statement s(db_, "DELETE FROM jobs WHERE id = ?1");
   s.bind(1, id).step();
 }

@@ -1,4 +1,4 @@
-// Job history in SQLite: requests, statuses, progress, timings and recording names. A restarted
+// Job history in SQLite: requests, statuses, progress, timings, engine timelines and recording names. A restarted
 // service lists what was there before; jobs that were queued or running when it stopped are failed
 // with a reason on open.
 #pragma once
@@ -35,6 +35,7 @@ class JobStore {
 
  private:
   void exec(const char* sql) const;
+  void add_missing_columns();
   int mark_interrupted();
 
   sqlite3* db_ = nullptr;

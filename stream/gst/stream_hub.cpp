@@ -37,7 +37,7 @@ void StreamHub::on_submitted(const std::string& id, const engine::JobRequest& re
   drop_idle_streams();
   auto live = std::make_shared<LiveStream>(request.width, request.height, request.fps, options_.ice, metrics_);
   std::lock_guard lock(mutex_);
-  jobs_[id] = Job{request, std::move(live), nullptr};
+  jobs_[id] = Job{request, std::move(live), nullptr, false};
 }
 
 void StreamHub::on_event(const std::string& id, const engine::Event& event) {
@@ -47,7 +47,18 @@ void StreamHub::on_event(const std::string& id, const engine::Event& event) {
   Job& job = it->second;
   const int w = job.request.width, h = job.request.height;
   const std::shared_ptr<LiveStream> live = job.live;
-  if (const auto* p = std::get_if<engine::PreviewFrame>(&event)) {
+  if (const auto* v = std::get_if<engine::PreviewChunk>(&event)) {
+    // Real-VAE preview frames are the preview phase's better pictures: from the first one on, they
+    // are what the stream shows until the final frames come.
+    job.vae_previews = true;
+    lock.unlock();
+    for (const auto& f : v->frames) {
+      I420Frame frame = to_i420(*f, w, h);
+      draw_label(frame, fmt::format("{}/{}", v->step, v->steps));
+      live->show_preview(std::move(frame));
+    }
+  } else if (const auto* p = std::get_if<engine::PreviewFrame>(&event)) {
+    if (job.vae_previews) return;
     lock.unlock();
     I420Frame frame = to_i420(*p->frame, w, h);
     draw_label(frame, fmt::format("{}/{}", p->step, p->steps));

@@ -45,6 +45,7 @@ class StreamHub : public engine::JobObserver {
     engine::JobRequest request;
     std::shared_ptr<LiveStream> live;
     std::unique_ptr<Recorder> recorder;
+    bool vae_previews = false;  // a real-VAE preview arrived: cheap previews no longer replace it
   };
   std::shared_ptr<LiveStream> live(const std::string& id) const;
   void drop_idle_streams();

@@ -1,9 +1,119 @@
 #include "tests/web/synthetic_engine.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <new>
+#include <optional>
 #include <thread>
 
 namespace ditstream::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The causal VAE rhythm: the first chunk is 1 frame, each later one up to 4.
+int chunk_length(int done, int total) { return done == 0 ? 1 : std::min(4, total - done); }
+
+// Real-VAE previews on a thread of their own: a newer step supersedes the one in progress (which
+// stops after its current chunk) and replaces one that has not started.
+class PreviewThread {
+ public:
+  PreviewThread(const engine::JobRequest& request, const SyntheticEngineOptions& options, const engine::EventSink& emit,
+                engine::Timeline& timeline)
+      : request_(request), options_(options), emit_(emit), timeline_(timeline), thread_([this] { work(); }) {}
+  ~PreviewThread() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      wanted_.reset();
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  void submit(int step) {
+    {
+      std::lock_guard lock(mutex_);
+      wanted_ = std::pair{step, Clock::now()};
+    }
+    wake_.notify_all();
+  }
+
+ private:
+  void work() {
+    while (true) {
+      std::pair<int, Clock::time_point> job;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || wanted_; });
+        if (!wanted_) return;
+        job = *wanted_;
+        wanted_.reset();
+      }
+      for (int done = 0; done < request_.frames;) {
+        {
+          std::lock_guard lock(mutex_);
+          if (wanted_ || stopping_) break;  // superseded
+        }
+        const double start = engine::unix_seconds();
+        const auto t0 = Clock::now();
+        std::this_thread::sleep_for(options_.preview_chunk_time);
+        const int n = chunk_length(done, request_.frames);
+        engine::PreviewChunk chunk{job.first, request_.steps, done, request_.frames, seconds_since(t0),
+                                   seconds_since(job.second), {}};
+        for (int i = 0; i < n; ++i) chunk.frames.push_back(SyntheticEngine::solid(request_.width, request_.height, 0, 200, 0));
+        timeline_.add_until_now("preview step " + std::to_string(job.first) + " frames " + std::to_string(done) + "-" +
+                                    std::to_string(done + n - 1),
+                                "synthetic/preview-vae", start);
+        emit_(std::move(chunk));
+        done += n;
+      }
+    }
+  }
+
+  const engine::JobRequest& request_;
+  const SyntheticEngineOptions& options_;
+  const engine::EventSink& emit_;
+  engine::Timeline& timeline_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::optional<std::pair<int, Clock::time_point>> wanted_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+class SyntheticFinisher : public engine::Finisher {
+ public:
+  SyntheticFinisher(engine::JobRequest request, SyntheticEngineOptions options)
+      : request_(std::move(request)), options_(options) {}
+
+  void finish(const engine::EventSink& emit, const engine::CancelToken& cancel, engine::Timeline& timeline) override {
+    int done = 0;
+    while (done < request_.frames) {
+      const double start = engine::unix_seconds();
+      const auto t0 = Clock::now();
+      std::this_thread::sleep_for(options_.chunk_time);
+      cancel.throw_if_canceled();
+      if (request_.prompt.find(kOutOfMemoryWhileFinishing) != std::string::npos) throw std::bad_alloc();
+      const int n = chunk_length(done, request_.frames);
+      engine::FrameChunk chunk{done, request_.frames, 0, {}};
+      for (int i = 0; i < n; ++i) chunk.frames.push_back(SyntheticEngine::solid(request_.width, request_.height, 200, 0, 0));
+      chunk.decode_seconds = seconds_since(t0);
+      timeline.add_until_now("decode frames " + std::to_string(done) + "-" + std::to_string(done + n - 1),
+                             "synthetic/finish", start);
+      emit(std::move(chunk));
+      done += n;
+    }
+  }
+
+ private:
+  engine::JobRequest request_;
+  SyntheticEngineOptions options_;
+};
+
+}  // namespace
 
 engine::FramePtr SyntheticEngine::solid(int width, int height, uint8_t r, uint8_t g, uint8_t b) {
   auto f = std::make_shared<engine::RgbFrame>();
@@ -18,33 +128,29 @@ engine::FramePtr SyntheticEngine::solid(int width, int height, uint8_t r, uint8_
   return f;
 }
 
-void SyntheticEngine::run(const engine::JobRequest& request, const engine::EventSink& emit,
-                          const engine::CancelToken& cancel) {
-  using Clock = std::chrono::steady_clock;
+std::unique_ptr<engine::Finisher> SyntheticEngine::denoise(const engine::JobRequest& request, const engine::EventSink& emit,
+                                                           const engine::CancelToken& cancel, engine::Timeline& timeline) {
+  // Synthetic "auto": every second step.
+  const int every = request.preview_vae_every == engine::kPreviewVaeAuto ? 2 : request.preview_vae_every;
+  const bool vae_previews = every > 0;
+  emit(engine::PreviewPlan{vae_previews ? "latent-rgb+vae" : "latent-rgb", request.preview_vae_every,
+                           vae_previews ? "synthetic/preview-vae" : "", ""});
+  std::optional<PreviewThread> previews;
+  if (vae_previews) previews.emplace(request, options_, emit, timeline);
   for (int step = 1; step <= request.steps; ++step) {
+    const double start = engine::unix_seconds();
     const auto t0 = Clock::now();
     std::this_thread::sleep_for(options_.step_time);
     cancel.throw_if_canceled();
+    if (step == 2 && request.prompt.find(kOutOfMemoryWhileDenoising) != std::string::npos) throw std::bad_alloc();
+    timeline.add_until_now("step " + std::to_string(step), "synthetic/denoise", start);
+    if (vae_previews && step % every == 0 && step < request.steps) previews->submit(step);
     const bool reused = request.cache_threshold > 0 && step % 2 == 0;
-    emit(engine::Progress{step, request.steps, reused, std::chrono::duration<double>(Clock::now() - t0).count()});
+    emit(engine::Progress{step, request.steps, reused, seconds_since(t0)});
     emit(engine::PreviewFrame{step, request.steps,
                               solid(std::max(1, request.width / 8), std::max(1, request.height / 8), 0, 0, 200)});
   }
-  // Causal VAE rhythm: the first latent frame decodes to 1 frame, each later one to 4.
-  int done = 0;
-  while (done < request.frames) {
-    const auto t0 = Clock::now();
-    std::this_thread::sleep_for(options_.chunk_time);
-    cancel.throw_if_canceled();
-    const int n = done == 0 ? 1 : std::min(4, request.frames - done);
-    engine::FrameChunk chunk{done, request.frames, 0, {}};
-    for (int i = 0; i < n; ++i) {
-      chunk.frames.push_back(solid(request.width, request.height, 200, 0, 0));
-    }
-    chunk.decode_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    emit(std::move(chunk));
-    done += n;
-  }
+  return std::make_unique<SyntheticFinisher>(request, options_);
 }
 
 }  // namespace ditstream::testing

@@ -1,9 +1,12 @@
-// A test fixture engine: no model, just the event rhythm of one (steps with previews, then decode
-// chunks of final frames), with colours a receiver can tell apart: previews are blue, final frames
-// red, and brightness encodes the step or frame number.
+// A test fixture engine: no model, just the event rhythm of one (steps with previews, real-VAE
+// preview chunks decoded on a thread of their own every k steps, then decode chunks of final
+// frames), with colours a receiver can tell apart: previews are blue, real-VAE previews green,
+// final frames red. It records the same kind of timeline as a real engine, and can run out of
+// memory on request.
 #pragma once
 
 #include <chrono>
+#include <string>
 
 #include "core/engine/engine.h"
 
@@ -12,15 +15,28 @@ namespace ditstream::testing {
 struct SyntheticEngineOptions {
   std::chrono::milliseconds step_time{20};
   std::chrono::milliseconds chunk_time{20};
+  std::chrono::milliseconds preview_chunk_time{5};  // one real-VAE preview chunk
+  // What every job's stages need and what the engine has: the queue overlaps two jobs' stages only
+  // when finish + denoise fit the budget.
+  engine::StageMemory stage_memory{};
+  int64_t memory_budget = engine::kUnlimitedMemory;
 };
+
+// A job whose prompt contains one of these runs out of memory (std::bad_alloc) at its second step
+// or at its first final chunk.
+inline constexpr const char* kOutOfMemoryWhileDenoising = "[oom-denoise]";
+inline constexpr const char* kOutOfMemoryWhileFinishing = "[oom-finish]";
 
 class SyntheticEngine : public engine::Engine {
  public:
   explicit SyntheticEngine(SyntheticEngineOptions options = {}) : options_(options) {}
   engine::EnginePaths paths() const override { return {"synthetic", "synthetic"}; }
-  void run(const engine::JobRequest& request, const engine::EventSink& emit, const engine::CancelToken& cancel) override;
+  std::unique_ptr<engine::Finisher> denoise(const engine::JobRequest& request, const engine::EventSink& emit,
+                                            const engine::CancelToken& cancel, engine::Timeline& timeline) override;
+  engine::StageMemory stage_memory(const engine::JobRequest&) const override { return options_.stage_memory; }
+  int64_t memory_budget() const override { return options_.memory_budget; }
 
-  // The colour of a frame: previews (0, 0, 200), final frames (200, 0, 0).
+  // The colour of a frame: previews (0, 0, 200), real-VAE previews (0, 200, 0), final frames (200, 0, 0).
   static engine::FramePtr solid(int width, int height, uint8_t r, uint8_t g, uint8_t b);
 
  private:

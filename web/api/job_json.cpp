@@ -3,9 +3,18 @@
 namespace ditstream::web {
 namespace {
 using nlohmann::json;
-
-
 using engine::Overloaded;
+
+json preview_every_json(int every) { return every == engine::kPreviewVaeAuto ? json("auto") : json(every); }
+
+// Spans with start/end in seconds after the job was created, so a chart needs no clock.
+json timeline_json(const engine::JobRecord& r) {
+  json spans = json::array();
+  for (const auto& s : r.timeline) {
+    spans.push_back({{"what", s.what}, {"lane", s.lane}, {"start", s.start - r.created_at}, {"end", s.end - r.created_at}});
+  }
+  return spans;
+}
 }  // namespace
 
 json to_json(const engine::JobRecord& r, std::optional<int> queue_position) {
@@ -29,6 +38,7 @@ json to_json(const engine::JobRecord& r, std::optional<int> queue_position) {
       {"guidance", q.guidance},
       {"cache_threshold", q.cache_threshold},
       {"fps", q.fps},
+      {"preview_vae_every", preview_every_json(q.preview_vae_every)},
       {"step", r.step},
       {"progress", q.steps > 0 ? 100 * r.step / q.steps : 0},
       {"computed_steps", r.computed_steps},
@@ -36,7 +46,9 @@ json to_json(const engine::JobRecord& r, std::optional<int> queue_position) {
       {"frames_done", r.frames_done},
       {"text_path", r.text_path},
       {"decode_path", r.decode_path},
+      {"preview_path", r.preview_path},
       {"timings", r.timings},
+      {"timeline", timeline_json(r)},
       {"events_url", base + "/events"},
       {"whep_url", base + "/whep"},
   };
@@ -44,6 +56,7 @@ json to_json(const engine::JobRecord& r, std::optional<int> queue_position) {
   if (queue_position) j["queue_position"] = *queue_position;
   if (!r.error.empty()) j["error"] = {{"code", std::string(engine::to_string(r.status))}, {"message", r.error}};
   if (!r.recording.empty()) j["content_url"] = base + "/content";
+  if (!r.notes.empty()) j["notes"] = r.notes;
   return j;
 }
 
@@ -65,6 +78,20 @@ json to_json(const engine::Event& event) {
                         [](const Finished& e) { return json{{"frames", e.frames}}; },
                         [](const Failed& e) { return json{{"error", e.reason}}; },
                         [](const Canceled&) { return json::object(); },
+                        [](const PreviewPlan& e) {
+                          json j{{"path", e.path}, {"vae_every", preview_every_json(e.vae_every)}, {"lane", e.lane}};
+                          if (!e.note.empty()) j["note"] = e.note;
+                          return j;
+                        },
+                        [](const PreviewChunk& e) {
+                          return json{{"step", e.step},
+                                      {"steps", e.steps},
+                                      {"first_frame", e.first_frame},
+                                      {"frames", e.frames.size()},
+                                      {"frames_total", e.frames_total},
+                                      {"decode_seconds", e.decode_seconds},
+                                      {"age_seconds", e.age_seconds}};
+                        },
                     },
                     event);
 }

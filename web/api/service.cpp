@@ -30,7 +30,7 @@ struct Service::Impl {
       : options(std::move(o)),
         store(options.db),
         hub({options.recordings, options.ice, std::chrono::seconds(300)}, &metrics),
-        queue(engine, store, {options.queue_length, 64}, &metrics),
+        queue(engine, store, {options.queue_length, 64, options.pipeline_jobs}, &metrics),
         context{queue, hub, registry, options.limits, options.ui_folder, options.health_json},
         router({options.api_key, options.cors_origin, [this] { return queue.retry_after_seconds(); }}),
         server({options.bind, options.port, options.http_threads, options.limits.max_body_bytes},

@@ -25,6 +25,7 @@ struct ServiceOptions {
   std::filesystem::path db = "ditstream.db";
   std::filesystem::path ui_folder;
   int queue_length = 8;
+  bool pipeline_jobs = true;  // the next job denoises while the previous one finishes
   ServiceLimits limits;
   stream::IceConfig ice;
   std::string cors_origin = "*";

@@ -48,6 +48,30 @@ double number_field(const json& body, const char* name, double fallback, double 
   return v;
 }
 
+// "preview_vae_every": 0 (off), k in [1, steps − 1], or "auto".
+int preview_interval(const json& body, int fallback, int steps) {
+  constexpr const char* name = "preview_vae_every";
+  const auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return fallback > 0 && fallback >= steps ? 0 : fallback;
+  if (it->is_string()) {
+    if (it->get<std::string>() == "auto") return engine::kPreviewVaeAuto;
+    throw_invalid(kContext, name, quoted(*it) + " is not a step interval; give 0 (off), 1.." +
+                                      std::to_string(steps - 1) + " or \"auto\"");
+  }
+  if (!it->is_number_integer()) throw_invalid(kContext, name, "must be an integer or \"auto\", got " + quoted(*it));
+  const int64_t every = it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX ? INT64_MAX : it->get<int64_t>();
+  if (every == 0) return 0;
+  if (every < 0) throw_invalid(kContext, name, std::to_string(every) + " is negative; give 0 (off), a step interval or \"auto\"");
+  if (every >= steps) {
+    throw_invalid(kContext, name,
+                  std::to_string(every) + " is not below steps (" + std::to_string(steps) +
+                      "): previews come after steps k, 2k, ... before the last step, whose x0 the final decode shows; " +
+                      (steps > 1 ? "give 1.." + std::to_string(steps - 1) : std::string("with 1 step there is none")) +
+                      ", 0 (off) or \"auto\"");
+  }
+  return static_cast<int>(every);
+}
+
 void check_prompt(const std::string& prompt, const ServiceLimits& limits) {
   if (prompt.size() > limits.max_prompt_bytes) {
     throw Error(ErrorKind::too_large, kContext, "prompt",
@@ -73,6 +97,8 @@ void ServiceLimits::validate() const {
   require(max_frames >= 1 && max_steps >= 1 && max_fps >= 1, "limits", "max_frames",
           "frames, steps and fps limits must be at least 1");
   require(max_list_limit >= 1, "limits", "max_list_limit", "must be at least 1");
+  require(defaults.preview_vae_every >= engine::kPreviewVaeAuto, "limits", "preview_vae_every",
+          "must be 0 (off), a step interval or auto");
 }
 
 engine::JobRequest parse_video_request(std::string_view text, const ServiceLimits& limits) {
@@ -83,14 +109,14 @@ engine::JobRequest parse_video_request(std::string_view text, const ServiceLimit
   const json body = json::parse(text.begin(), text.end(), nullptr, false);
   if (body.is_discarded()) throw_invalid(kContext, "body", "is not valid JSON");
   if (!body.is_object()) throw_invalid(kContext, "body", "must be a JSON object");
-  static const std::set<std::string> known = {"prompt", "width", "height", "frames", "steps", "seed",
-                                              "shift", "guidance", "cache_threshold", "fps", "model"};
+  static const std::set<std::string> known = {"prompt", "width", "height", "frames", "steps", "seed", "shift",
+                                              "guidance", "cache_threshold", "fps", "preview_vae_every", "model"};
   for (const auto& [key, value] : body.items()) {
     if (!known.count(key)) {
       std::string shown = key.size() > 40 ? key.substr(0, 40) + "..." : key;
       throw_invalid(kContext, shown,
                     "is not a known field (prompt, width, height, frames, steps, seed, shift, guidance, "
-                    "cache_threshold, fps)");
+                    "cache_threshold, fps, preview_vae_every)");
     }
   }
   if (const auto it = body.find("model"); it != body.end() && !it->is_string()) {
@@ -120,6 +146,7 @@ engine::JobRequest parse_video_request(std::string_view text, const ServiceLimit
   r.guidance = number_field(body, "guidance", r.guidance, 0.0, 30.0);
   r.cache_threshold = number_field(body, "cache_threshold", r.cache_threshold, 0.0, 1.0);
   r.fps = static_cast<int>(integer_field(body, "fps", r.fps, 1, limits.max_fps));
+  r.preview_vae_every = preview_interval(body, r.preview_vae_every, r.steps);
   return r;
 }
 
