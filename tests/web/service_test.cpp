@@ -4,11 +4,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
 #include <fstream>
-#include <thread>
 
 #include "tests/web/service_fixture.h"
+#include "tests/web/service_helpers.h"
 
 namespace ditstream::testing {
 namespace {
@@ -18,40 +17,7 @@ using namespace std::chrono_literals;
 
 const std::map<std::string, std::string> kJson = {{"Content-Type", "application/json"}};
 
-json submit(uint16_t port, const json& body, int expected = 202) {
-  const auto r = http_request(port, "POST", "/v1/videos", body.dump(), kJson);
-  EXPECT_EQ(r.status, expected) << r.body;
-  return json::parse(r.body);
-}
-
-json get_job(uint16_t port, const std::string& id) {
-  const auto r = http_request(port, "GET", "/v1/videos/" + id);
-  EXPECT_EQ(r.status, 200) << r.body;
-  return json::parse(r.body);
-}
-
-json wait_for_status(uint16_t port, const std::string& id, const std::string& status, std::chrono::seconds timeout = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  json j;
-  while (std::chrono::steady_clock::now() < deadline) {
-    j = get_job(port, id);
-    if (j["status"] == status) return j;
-    std::this_thread::sleep_for(20ms);
-  }
-  ADD_FAILURE() << "video " << id << " did not reach " << status << ": " << j.dump();
-  return j;
-}
-
-std::string run_command(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
+json submit(uint16_t port, const json& body, int expected = 202) { return submit_job(port, body, expected); }
 
 TEST(Service, JobRunsToCompletedWithEveryStepOverSseAndAnMp4OfTheRequestedShape) {
   const auto dir = fresh_temp_dir();
