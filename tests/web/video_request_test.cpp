@@ -1,6 +1,8 @@
 // Request parsing, limits, auth comparison and the job store, without a server.
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
 #include "core/engine/job_store.h"
 #include "core/engine/metrics.h"
 #include "core/util/error.h"
@@ -40,6 +42,39 @@ TEST(VideoRequest, ErrorsNameTheField) {
     EXPECT_EQ(e.field(), "width");
     EXPECT_NE(std::string(e.what()).find("multiple of 16"), std::string::npos);
   }
+}
+
+TEST(VideoRequest, PreviewIntervalIsOffAStepIntervalBelowStepsOrAuto) {
+  web::ServiceLimits limits;
+  const auto parse = [&](const std::string& every) {
+    return web::parse_video_request(R"({"prompt":"x","steps":5,"preview_vae_every":)" + every + "}", limits).preview_vae_every;
+  };
+  EXPECT_EQ(parse("0"), 0);
+  EXPECT_EQ(parse("1"), 1);
+  EXPECT_EQ(parse("4"), 4);
+  EXPECT_EQ(parse("\"auto\""), engine::kPreviewVaeAuto);
+  EXPECT_EQ(parse("null"), 0);
+  for (const std::string bad : {"5", "6", "-1", "2.5", "\"often\"", "true", "99999999999999999999"}) {
+    try {
+      parse(bad);
+      FAIL() << "accepted preview_vae_every " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.field(), "preview_vae_every") << bad;
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_argument) << bad;
+    }
+  }
+  try {
+    parse("5");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not below steps (5)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("1..4"), std::string::npos) << e.what();
+  }
+  // A service default beyond a request's steps turns previews off for that request.
+  limits.defaults.preview_vae_every = 8;
+  EXPECT_EQ(web::parse_video_request(R"({"prompt":"x","steps":5})", limits).preview_vae_every, 0);
+  EXPECT_EQ(web::parse_video_request(R"({"prompt":"x","steps":20})", limits).preview_vae_every, 8);
+  limits.defaults.preview_vae_every = -5;
+  EXPECT_THROW(limits.validate(), Error);
 }
 
 TEST(Auth, ConstantTimeCompare) {
@@ -88,6 +123,77 @@ TEST(JobStore, KeepsRecordsAndFailsInterruptedJobsOnReopen) {
   EXPECT_NE(list[0].error.find("interrupted"), std::string::npos);
   EXPECT_EQ(list[1].status, engine::JobStatus::completed);
   EXPECT_DOUBLE_EQ(list[1].timings.at("end_to_end"), 1.5);
+}
+
+TEST(JobStore, KeepsTimelinesNotesAndPreviewSettings) {
+  const auto dir = testing::fresh_temp_dir();
+  engine::JobRecord r;
+  r.id = "video_0000000000000003";
+  r.request.prompt = "spans";
+  r.request.preview_vae_every = engine::kPreviewVaeAuto;
+  r.status = engine::JobStatus::completed;
+  r.preview_path = "latent-rgb+vae";
+  r.notes = "Denoising waited.";
+  r.timeline = {{"step 1", "cpu/denoise", 10.0, 10.5}, {"decode frames 0-0", "cpu/finish", 10.5, 10.75}};
+  {
+    engine::JobStore store(dir / "jobs.db");
+    store.put(r);
+    r.timeline.push_back({"finalize recording", "host/stream", 11.0, 11.25});
+    store.put(r);  // rewritten whole
+  }
+  const auto back = engine::JobStore(dir / "jobs.db").get(r.id);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->request.preview_vae_every, engine::kPreviewVaeAuto);
+  EXPECT_EQ(back->preview_path, "latent-rgb+vae");
+  EXPECT_EQ(back->notes, "Denoising waited.");
+  ASSERT_EQ(back->timeline.size(), 3u);
+  EXPECT_EQ(back->timeline[1].what, "decode frames 0-0");
+  EXPECT_EQ(back->timeline[1].lane, "cpu/finish");
+  EXPECT_DOUBLE_EQ(back->timeline[1].start, 10.5);
+  EXPECT_DOUBLE_EQ(back->timeline[2].end, 11.25);
+}
+
+TEST(JobStore, OpensADatabaseWrittenBeforeThePreviewColumnsExisted) {
+  const auto dir = testing::fresh_temp_dir();
+  const auto file = dir / "old.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  const char* old_schema =
+      "CREATE TABLE jobs (id TEXT PRIMARY KEY, prompt TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, "
+      "frames INTEGER NOT NULL, steps INTEGER NOT NULL, seed INTEGER NOT NULL, shift REAL NOT NULL, guidance REAL NOT NULL, "
+      "cache_threshold REAL NOT NULL, fps INTEGER NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL, "
+      "started_at REAL NOT NULL, finished_at REAL NOT NULL, step INTEGER NOT NULL, computed_steps INTEGER NOT NULL, "
+      "reused_steps INTEGER NOT NULL, frames_done INTEGER NOT NULL, error TEXT NOT NULL, text_path TEXT NOT NULL, "
+      "decode_path TEXT NOT NULL, recording TEXT NOT NULL);"
+      "INSERT INTO jobs VALUES ('video_0000000000000004', 'old', 64, 64, 5, 4, 0, 7, 6, 0, 8, 'completed', 1, 2, 3, 4, 4, 0, "
+      "5, '', 'llama+clip', 'vae-streaming', 'video_0000000000000004.mp4');";
+  ASSERT_EQ(sqlite3_exec(db, old_schema, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  engine::JobStore store(file);
+  const auto old = store.get("video_0000000000000004");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->request.prompt, "old");
+  EXPECT_EQ(old->request.preview_vae_every, 0);
+  EXPECT_TRUE(old->timeline.empty());
+  engine::JobRecord fresh = *old;
+  fresh.id = "video_0000000000000005";
+  fresh.timeline = {{"step 1", "cpu/denoise", 1, 2}};
+  store.put(fresh);
+  EXPECT_EQ(store.get(fresh.id)->timeline.size(), 1u);
+}
+
+TEST(Timeline, OverlapIsTheIntersectionOfTheUnions) {
+  using engine::Span;
+  const std::vector<Span> a = {{"x", "l", 0, 2}, {"x", "l", 1, 3}, {"x", "l", 5, 6}};
+  const std::vector<Span> b = {{"y", "m", 2.5, 5.5}};
+  EXPECT_DOUBLE_EQ(engine::overlap_seconds(a, b), 1.0);  // [2.5, 3] and [5, 5.5]
+  EXPECT_DOUBLE_EQ(engine::overlap_seconds(a, {}), 0.0);
+  engine::Timeline t(2);
+  t.add({"a", "l", 0, 1});
+  t.add({"b", "l", 1, 2});
+  t.add({"c", "l", 2, 3});
+  EXPECT_EQ(t.spans().size(), 2u);
+  EXPECT_EQ(t.dropped(), 1u);
 }
 
 TEST(Metrics, RendersPrometheusText) {
