@@ -1,12 +1,16 @@
 // The service with the real HunyuanVideo engine on the tiny model: a job submitted over HTTP runs
-// to completed, SSE carries every step, the recording has the requested frames, size and fps.
+// to completed, SSE carries every step, the recording has the requested frames, size and fps; two
+// queued jobs with real-VAE previews overlap (the second denoises before the first's encoding
+// ended) and both recordings are whole.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <fstream>
+#include <algorithm>
+#include <set>
 
 #include "core/engine/hunyuan_engine.h"
 #include "tests/web/service_fixture.h"
+#include "tests/web/service_helpers.h"
 
 namespace ditstream::testing {
 namespace {
@@ -42,22 +46,60 @@ TEST(TinyModelService, JobOverHttpRunsToCompletedWithEveryStepAndTheRequestedMp4
   EXPECT_EQ(job["decode_path"], engine.paths().decode_path);
   EXPECT_EQ(job["computed_steps"].get<int>() + job["reused_steps"].get<int>(), 4);
 
-  const auto content = http_request(port, "GET", "/v1/videos/" + id + "/content");
-  ASSERT_EQ(content.status, 200);
-  const auto file = dir / "tiny.mp4";
-  std::ofstream(file, std::ios::binary) << content.body;
-  FILE* p = popen(("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
-                   "stream=width,height,r_frame_rate,nb_read_frames -of json '" + file.string() + "'").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
-  const auto stream = json::parse(out)["streams"][0];
+  const auto stream = probe_recording(port, id, dir);
   EXPECT_EQ(stream["width"], 48);
   EXPECT_EQ(stream["height"], 32);
   EXPECT_EQ(stream["r_frame_rate"], "6/1");
   EXPECT_EQ(stream["nb_read_frames"], "9");
+  service.stop();
+}
+
+TEST(TinyModelService, QueuedJobsOverlapWithRealVaePreviewsAndBothRecordingsAreWhole) {
+  const auto dir = fresh_temp_dir();
+  engine::HunyuanEngine engine({tiny_model_dir(), source_dir() / "models" / "hunyuan_video_latent_rgb.json", "cpu", "float32"});
+  web::Service service(test_service_options(dir), engine);
+  service.start();
+  const auto port = service.port();
+  const json first = {{"prompt", "a tiny fox"}, {"width", 64}, {"height", 64}, {"frames", 33}, {"steps", 4}, {"fps", 8},
+                      {"preview_vae_every", 2}};
+  json second = first;
+  second["prompt"] = "a tiny owl";
+  second["frames"] = 9;
+  second["steps"] = 6;
+  const std::string a = submit_job(port, first)["id"];
+  const std::string b = submit_job(port, second)["id"];
+  const auto events = read_events(port, "/v1/videos/" + b + "/events",
+                                  [](const SseEvent& e) { return e.name == "completed" || e.name == "failed"; }, 120s);
+  ASSERT_FALSE(events.empty());
+  ASSERT_EQ(events.back().name, "completed") << events.back().data;
+  std::set<int> preview_steps;
+  for (const auto& e : events) {
+    if (e.name == "preview_chunk") preview_steps.insert(json::parse(e.data)["step"].get<int>());
+  }
+  // Steps 2 and 4 of 6 (a preview may be superseded, but the first decode always shows a chunk).
+  ASSERT_FALSE(preview_steps.empty());
+  EXPECT_TRUE(preview_steps.count(2));
+  for (const int s : preview_steps) EXPECT_TRUE(s == 2 || s == 4) << s;
+
+  const json ja = wait_for_status(port, a, "completed");
+  const json jb = get_job(port, b);
+  EXPECT_EQ(jb["preview_path"], "latent-rgb+vae");
+  // b's text encoding and denoising started before a's final frames were all decoded and encoded.
+  double a_end = 0, b_start = 1e300;
+  for (const auto& s : ja["timeline"]) {
+    if (s["lane"] == "host/stream" || s["lane"] == "cpu/finish") a_end = std::max(a_end, s["end"].get<double>());
+  }
+  for (const auto& s : jb["timeline"]) {
+    if (s["lane"] == "cpu/denoise") b_start = std::min(b_start, s["start"].get<double>());
+  }
+  a_end += ja["created_at"].get<double>();
+  b_start += jb["created_at"].get<double>();
+  EXPECT_LT(b_start, a_end) << ja["timeline"].dump() << "\n" << jb["timeline"].dump();
+  for (const auto& [id, frames] : {std::pair{a, 33}, std::pair{b, 9}}) {
+    const auto stream = probe_recording(port, id, dir);
+    EXPECT_EQ(stream["width"], 64) << id;
+    EXPECT_EQ(stream["nb_read_frames"], std::to_string(frames)) << id;
+  }
   service.stop();
 }
 

@@ -1,6 +1,7 @@
 // A real WebRTC viewer for tests: GStreamer webrtcbin (receive only, ICE on 127.0.0.1 only) →
 // H.264 depay → decoder → appsink, recording every decoded frame's arrival time, size and mean
-// colour, so a test can tell preview frames (blue) from final frames (red).
+// colour, so a test can tell preview frames (blue), real-VAE preview frames (green) and final frames
+// (red) apart.
 #pragma once
 
 #include <chrono>
@@ -21,6 +22,7 @@ struct DecodedFrame {
   double y = 0, u = 0, v = 0;  // plane means
   bool is_preview() const { return u > 170; }
   bool is_final() const { return v > 170; }
+  bool is_vae_preview() const { return u < 100 && v < 100; }  // green
 };
 
 class WhepReceiver {

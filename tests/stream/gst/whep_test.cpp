@@ -1,6 +1,7 @@
 // Real WebRTC viewers over WHEP against the running service (loopback only): frames decode in the
 // preview phase and the final phase, two viewers at once, one leaving does not disturb the other,
-// a late joiner after completion gets the looping clip from a keyframe.
+// a late joiner after completion gets the looping clip from a keyframe, real-VAE preview frames
+// replace the cheap previews once they come.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -108,6 +109,41 @@ TEST(Whep, ViewersDecodePreviewAndFinalFramesAndOneLeavingDoesNotDisturbTheOther
   EXPECT_EQ(count_if(late.receiver->frames(), &DecodedFrame::is_preview), 0u);
   EXPECT_EQ(http_request(s.port(), "DELETE", late.location).status, 200);
   EXPECT_EQ(http_request(s.port(), "DELETE", a.location).status, 200);
+}
+
+TEST(Whep, RealVaePreviewFramesReplaceTheCheapPreviewsInTheStream) {
+  const auto dir = fresh_temp_dir();
+  SyntheticEngineOptions options;
+  options.step_time = std::chrono::milliseconds(200);
+  options.chunk_time = std::chrono::milliseconds(100);
+  options.preview_chunk_time = std::chrono::milliseconds(30);
+  RunningService s(test_service_options(dir), options);
+  const auto submitted = http_request(s.port(), "POST", "/v1/videos",
+                                      R"({"prompt":"vae previews","width":64,"height":64,"steps":16,"frames":9,"fps":10,"preview_vae_every":4})",
+                                      {{"Content-Type", "application/json"}});
+  ASSERT_EQ(submitted.status, 202) << submitted.body;
+  const std::string id = json::parse(submitted.body)["id"];
+  Viewer v = join(s.port(), id);
+  // Cheap previews (blue) first, then from step 4 on the real-VAE previews (green), then the
+  // final frames (red).
+  ASSERT_TRUE(v.receiver->wait_until([](const auto& f) { return count_if(f, &DecodedFrame::is_final) >= 5; }, 30s))
+      << v.receiver->frames().size() << " frames";
+  const auto frames = v.receiver->frames();
+  size_t first_vae = frames.size(), last_vae = 0, first_final = frames.size(), blue_after_vae = 0;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (frames[i].is_vae_preview()) {
+      first_vae = std::min(first_vae, i);
+      last_vae = i;
+    }
+    if (frames[i].is_final() && first_final == frames.size()) first_final = i;
+    if (frames[i].is_preview() && i > first_vae) ++blue_after_vae;
+  }
+  ASSERT_LT(first_vae, frames.size()) << "no real-VAE preview frame reached the viewer";
+  EXPECT_GE(count_if(frames, &DecodedFrame::is_vae_preview), 5u);
+  EXPECT_LT(last_vae, first_final);
+  // Only a cheap preview converted while the first real-VAE one arrived may still follow it.
+  EXPECT_LE(blue_after_vae, 2u);
+  EXPECT_EQ(http_request(s.port(), "DELETE", v.location).status, 200);
 }
 
 TEST(Whep, CorsPreflightAnswersAsTheDraftAsks) {
