@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Headless Chromium drives the UI of `ditstream serve` on the embedded tiny model: submit a prompt,
 watch the live stream over WHEP (the video's currentTime advances and frames are decoded), save
-screenshots, and check the dashboard's charts have data. Everything stays on 127.0.0.1: the server
+screenshots, and check the dashboard's charts and engine timeline have data. Everything stays on 127.0.0.1: the server
 binds there, its ICE agent and Chromium's host resolver are restricted to it, and no STUN/TURN
 server is configured."""
 import argparse
@@ -120,6 +120,10 @@ def main():
 
             charts = wait_for(charted, 20, "the dashboard charts to have data")
             print(f"dashboard: {charts[0]} job(s) charted, {charts[1]} stage means: {charts[2]}")
+            timeline = wait_for(lambda: driver.execute_script(
+                "const t = window.ditstreamTimeline; return t && t.spans > 16 && t.lanes >= 3 ? t : null;"),
+                20, "the engine timeline to show the job's spans")
+            print(f"timeline: {timeline['spans']} spans on {timeline['lanes']} lanes")
             driver.execute_script("document.getElementById('dashboard').scrollIntoView()")
             time.sleep(0.3)
             driver.save_screenshot(os.path.join(args.artifacts, "browser_dashboard.png"))

@@ -1,4 +1,5 @@
-// The ditstream UI: submit prompts, follow jobs (SSE), watch them live (WHEP), chart latencies.
+// The ditstream UI: submit prompts, follow jobs (SSE), watch them live (WHEP), chart latencies and
+// the engine timeline of the last jobs.
 const $ = (id) => document.getElementById(id);
 const viewer = new WhepViewer($('player'));
 const charts = {};
@@ -15,6 +16,8 @@ async function submitPrompt(event) {
   const body = { prompt: $('prompt').value };
   for (const name of ['width', 'height', 'frames', 'steps', 'seed', 'fps']) body[name] = parseInt($(name).value, 10);
   for (const name of ['shift', 'guidance', 'cache_threshold']) body[name] = parseFloat($(name).value);
+  const every = $('preview_vae_every').value.trim();
+  body.preview_vae_every = every === 'auto' ? 'auto' : Number(every);
   const res = await fetch('/v1/videos', {
     method: 'POST', body: JSON.stringify(body),
     headers: { 'Content-Type': 'application/json', ...authHeaders() },
@@ -45,6 +48,7 @@ function follow(id) {
   const events = new EventSource(`/v1/videos/${id}/events`);
   const show = (text) => { if ($('watching').textContent === id) $('player-status').textContent = text; };
   events.addEventListener('step', (e) => { const d = JSON.parse(e.data); show(`step ${d.step}/${d.steps}`); refreshJobs(); });
+  events.addEventListener('preview_chunk', (e) => { const d = JSON.parse(e.data); show(`step ${d.step}/${d.steps} · VAE preview`); });
   events.addEventListener('chunk', (e) => { const d = JSON.parse(e.data); show(`frames ${d.first_frame + d.frames}/${d.frames_total}`); });
   for (const end of ['completed', 'failed', 'canceled']) {
     events.addEventListener(end, () => { show(end); events.close(); refreshJobs(); refreshDashboard(); });
@@ -73,7 +77,9 @@ async function refreshJobs() {
     progress.value = job.progress;
     const p = cell(`${job.step}/${job.steps} (${job.reused_steps} reused) `);
     p.prepend(progress);
-    tr.append(p, cell(`${job.text_path} / ${job.decode_path}`));
+    const paths = cell([job.text_path, job.decode_path, job.preview_path].filter(Boolean).join(' / '));
+    if (job.notes) paths.title = job.notes;
+    tr.append(p, paths);
     const actions = document.createElement('td');
     const watchButton = document.createElement('button');
     watchButton.className = 'small';
@@ -127,7 +133,11 @@ function chart(id, type, labels, datasets, title) {
 
 async function refreshDashboard() {
   const [jobsRes, metricsRes] = await Promise.all([fetch('/v1/videos?limit=50'), fetch('/metrics')]);
-  const jobs = (await jobsRes.json()).data.filter((j) => j.status === 'completed').reverse();
+  const all = (await jobsRes.json()).data;
+  // The last four jobs that ran, oldest first: enough to see one overlap on either side.
+  const recent = all.filter((j) => j.timeline && j.timeline.length).slice(0, 4).reverse();
+  window.ditstreamTimeline = drawTimeline($('timeline'), $('timeline-legend'), recent);
+  const jobs = all.filter((j) => j.status === 'completed').reverse();
   const t = (j, k) => (j.timings[k] ?? null);
   chart('chart-jobs', 'line', jobs.map((j) => j.id.slice(-6)), [
     { label: 'time to first preview', data: jobs.map((j) => t(j, 'first_preview')) },
@@ -150,6 +160,7 @@ async function refreshHealth() {
 }
 
 $('prompt-form').addEventListener('submit', submitPrompt);
+$('timeline').addEventListener('mousemove', (e) => explainTimeline($('timeline'), e));
 refreshHealth();
 refreshJobs();
 refreshDashboard();
