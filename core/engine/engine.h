@@ -63,7 +63,8 @@ class Engine {
   // Stage one: emits Progress and PreviewFrame events (and PreviewPlan/PreviewChunk for real-VAE
   // previews), records its spans on `timeline`, returns the job's Finisher. Throws Error(canceled)
   // when `cancel` was set, any Error on failure. One denoise runs at a time; it may run while an
-  // earlier job's Finisher does.
+  // earlier job's Finisher does. `timeline` must outlive the Finisher (work the denoise started may
+  // end beside the final decode and still records its span).
   virtual std::unique_ptr<Finisher> denoise(const JobRequest& request, const EventSink& emit,
                                             const CancelToken& cancel, Timeline& timeline) = 0;
 

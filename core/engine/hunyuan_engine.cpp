@@ -128,9 +128,16 @@ struct HunyuanEngine::Impl {
 // The final decode of one job: the streaming VAE on the finish lane, frames emitted per chunk.
 class HunyuanEngine::HunyuanFinisher : public Finisher {
  public:
-  HunyuanFinisher(const Impl& engine, JobRequest request, at::Tensor latents, LaneMark ready)
-      : engine_(engine), request_(std::move(request)), latents_(std::move(latents)), ready_(std::move(ready)) {}
+  // `previews` (may be null) go on until the first final frames supersede them.
+  HunyuanFinisher(const Impl& engine, JobRequest request, at::Tensor latents, LaneMark ready,
+                  std::unique_ptr<PreviewDecoder> previews)
+      : engine_(engine),
+        request_(std::move(request)),
+        latents_(std::move(latents)),
+        ready_(std::move(ready)),
+        previews_(std::move(previews)) {}
   ~HunyuanFinisher() override {
+    previews_.reset();
     // Latents made on the denoise lane may still be read by queued work on the finish lane.
     engine_.finish_lane->synchronize();
   }
@@ -138,6 +145,7 @@ class HunyuanEngine::HunyuanFinisher : public Finisher {
   void finish(const EventSink& emit, const CancelToken& cancel, Timeline& timeline) override {
     c10::InferenceMode guard;
     failing_job_on_oom(engine_.device, "decoding the final frames", [&] { decode(emit, cancel, timeline); });
+    previews_.reset();  // the job ends with nothing of it left running
   }
 
  private:
@@ -154,6 +162,7 @@ class HunyuanEngine::HunyuanFinisher : public Finisher {
     const bool done = model::vae::decode_streaming(
         *engine_.vae, latents_.to(engine_.vae->dtype()), engine_.chunk_plan, streaming,
         [&](const at::Tensor& frames, int64_t first_frame) {
+          if (previews_) previews_->supersede();
           FrameChunk chunk{static_cast<int>(first_frame), request_.frames, 0, decoded_to_rgb_frames(frames)};
           chunk.decode_seconds = seconds_since(chunk_start);
           timeline.add_until_now(fmt::format("decode frames {}-{}", first_frame, first_frame + chunk.frames.size() - 1),
@@ -170,6 +179,7 @@ class HunyuanEngine::HunyuanFinisher : public Finisher {
   JobRequest request_;
   at::Tensor latents_;
   LaneMark ready_;
+  std::unique_ptr<PreviewDecoder> previews_;
 };
 
 HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -220,7 +230,8 @@ EnginePaths HunyuanEngine::paths() const { return {"llama+clip", "vae-streaming"
 StageMemory HunyuanEngine::stage_memory(const JobRequest& request) const {
   const auto& s = *impl_;
   const bool previews = request.preview_vae_every != 0 && s.preview_budget_note(request).empty() && !s.preview_vae_copy;
-  return {s.denoise_bytes(request) + (previews ? s.preview_bytes(request) : 0), s.decode_bytes(request)};
+  const int64_t preview = previews ? s.preview_bytes(request) : 0;
+  return {s.denoise_bytes(request) + preview, s.decode_bytes(request) + preview};
 }
 
 int64_t HunyuanEngine::memory_budget() const { return impl_->budget; }
@@ -253,12 +264,13 @@ std::unique_ptr<Finisher> HunyuanEngine::Impl::denoise(const JobRequest& request
           "engine", "preview_vae_every",
           fmt::format("is {}; must be 0 (off), 1..{} (below steps) or auto", request.preview_vae_every, request.steps - 1));
 
-  // Real-VAE previews when asked for and when the budget has room for them.
+  // Real-VAE previews when asked for and when the budget has room for them. They run on until the
+  // job's first final frames, so the finish stage budgets one preview decode too.
   const std::string budget_note = request.preview_vae_every != 0 ? preview_budget_note(request) : "";
   const bool vae_previews = request.preview_vae_every != 0 && budget_note.empty() && request.steps > 1;
   emit(PreviewPlan{vae_previews ? "latent-rgb+vae" : "latent-rgb", request.preview_vae_every,
                    vae_previews ? preview_lane->name() : "", budget_note});
-  std::optional<PreviewDecoder> previews;
+  std::unique_ptr<PreviewDecoder> previews;
   PreviewSchedule schedule(request.preview_vae_every, request.steps);
   const LatentShape preview_shape = latent_shape(request, options.preview_vae_downscale);
   const double preview_voxels = static_cast<double>(preview_shape.frames * preview_shape.height * preview_shape.width);
@@ -267,7 +279,8 @@ std::unique_ptr<Finisher> HunyuanEngine::Impl::denoise(const JobRequest& request
     settings.plan = chunk_plan;
     settings.streaming.unscale_latents = true;
     settings.downscale = options.preview_vae_downscale;
-    previews.emplace(preview_vae(), *preview_lane, device, settings, request.steps, request.frames, emit, timeline);
+    previews = std::make_unique<PreviewDecoder>(preview_vae(), *preview_lane, device, settings, request.steps,
+                                                request.frames, emit, timeline);
   }
 
   std::unique_ptr<sampling::FirstBlockCache> cache;
@@ -300,13 +313,12 @@ std::unique_ptr<Finisher> HunyuanEngine::Impl::denoise(const JobRequest& request
   // On a throw, `previews` stops (and joins its thread) before the exception leaves.
   const auto result = pipeline.generate(g, prompt, hooks, cache.get());
   if (previews) {
-    previews->stop();  // the final decode supersedes what is left
     const auto stats = previews->stats();
     log::debug("real-VAE previews: {} asked, {} started, {} complete, {} superseded (interval {})", stats.submitted,
                stats.started, stats.completed, stats.superseded, schedule.interval());
   }
   cancel.throw_if_canceled();
-  return std::make_unique<HunyuanFinisher>(*this, request, result.latents, lane.mark());
+  return std::make_unique<HunyuanFinisher>(*this, request, result.latents, lane.mark(), std::move(previews));
 }
 
 }  // namespace ditstream::engine

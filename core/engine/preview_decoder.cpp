@@ -57,13 +57,13 @@ bool PreviewSchedule::due(int step, double step_seconds, double decode_seconds) 
 
 PreviewDecoder::PreviewDecoder(const model::vae::AutoencoderKLHunyuanVideo& vae, const ComputeLane& lane,
                                at::Device source, PreviewDecodeSettings settings, int steps, int frames_total,
-                               const EventSink& emit, Timeline& timeline)
+                               EventSink emit, Timeline& timeline)
     : vae_(vae),
       lane_(lane),
       settings_(std::move(settings)),
       steps_(steps),
       frames_total_(frames_total),
-      emit_(emit),
+      emit_(std::move(emit)),
       timeline_(timeline) {
   if (source.is_cuda() && source != lane.device()) transfer_.emplace(source, "preview-transfer", ComputeLane::Priority::low);
   thread_ = std::thread([this] { work(); });
@@ -82,7 +82,8 @@ void PreviewDecoder::submit(int step, const at::Tensor& x0, LaneMark ready) {
   wake_.notify_all();
 }
 
-void PreviewDecoder::stop() {
+void PreviewDecoder::supersede() {
+  std::lock_guard emitting(emit_mutex_);
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
@@ -93,7 +94,11 @@ void PreviewDecoder::stop() {
     }
   }
   wake_.notify_all();
-  thread_.join();
+}
+
+void PreviewDecoder::stop() {
+  supersede();
+  if (thread_.joinable()) thread_.join();
 }
 
 PreviewDecoder::Stats PreviewDecoder::stats() const {
@@ -104,6 +109,11 @@ PreviewDecoder::Stats PreviewDecoder::stats() const {
 bool PreviewDecoder::superseded() const {
   std::lock_guard lock(mutex_);
   return stopping_ || waiting_.has_value();
+}
+
+bool PreviewDecoder::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
 }
 
 void PreviewDecoder::work() {
@@ -132,7 +142,10 @@ void PreviewDecoder::work() {
         stats_.failure = why;
         waiting_.reset();
       }
-      emit_(PreviewPlan{"latent-rgb", 0, "", "Real-VAE previews stopped after a failed preview decode (" + why + ")."});
+      std::lock_guard emitting(emit_mutex_);
+      if (!stopping()) {
+        emit_(PreviewPlan{"latent-rgb", 0, "", "Real-VAE previews stopped after a failed preview decode (" + why + ")."});
+      }
       return;
     }
   }
@@ -164,10 +177,13 @@ void PreviewDecoder::decode(Request request) {
         PreviewChunk chunk{request.step, steps_, static_cast<int>(first_frame), frames_total_, 0, 0, decoded_to_rgb_frames(frames)};
         chunk.decode_seconds = seconds_since(chunk_start);
         chunk.age_seconds = unix_seconds() - request.ready_at;
+        std::lock_guard emitting(emit_mutex_);
+        const bool dropped = stopping();
         timeline_.add_until_now("preview step " + std::to_string(request.step) + " frames " +
-                                    frame_range(first_frame, static_cast<int64_t>(chunk.frames.size())),
+                                    frame_range(first_frame, static_cast<int64_t>(chunk.frames.size())) +
+                                    (dropped ? " (superseded)" : ""),
                                 lane_.name(), chunk_unix);
-        emit_(std::move(chunk));
+        if (!dropped) emit_(std::move(chunk));
         chunk_start = Clock::now();
         chunk_unix = unix_seconds();
       },

@@ -53,10 +53,9 @@ struct PreviewDecodeSettings {
 class PreviewDecoder {
  public:
   // Decodes with `vae` on `lane` (the VAE's device); x0 comes from `source` (the transformer's
-  // device). `emit` and `timeline` must outlive the decoder.
+  // device). `timeline` must outlive the decoder.
   PreviewDecoder(const model::vae::AutoencoderKLHunyuanVideo& vae, const ComputeLane& lane, at::Device source,
-                 PreviewDecodeSettings settings, int steps, int frames_total, const EventSink& emit,
-                 Timeline& timeline);
+                 PreviewDecodeSettings settings, int steps, int frames_total, EventSink emit, Timeline& timeline);
   ~PreviewDecoder();
   PreviewDecoder(const PreviewDecoder&) = delete;
   PreviewDecoder& operator=(const PreviewDecoder&) = delete;
@@ -64,8 +63,12 @@ class PreviewDecoder {
   // x0 [B, C, T', H', W'] of `step`, queued on the producer's lane up to `ready` (called on the
   // producer's thread right after the step).
   void submit(int step, const at::Tensor& x0, LaneMark ready);
-  // The final decode takes over: the decode in progress stops after its chunk, a waiting one is
-  // dropped, the thread ends. Called by the destructor too.
+  // The final frames take over (called before the first is emitted), without waiting: a waiting
+  // preview is dropped, and the chunk in progress is finished on the lane but not emitted (its span
+  // says "superseded"). Until then, previews go on after denoising ended: while a job waits for
+  // its final decode, its newest preview is the best picture there is.
+  void supersede();
+  // supersede(), then waits for the thread to end. Called by the destructor too.
   void stop();
 
   struct Stats {
@@ -87,7 +90,8 @@ class PreviewDecoder {
   };
   void work();
   void decode(Request request);
-  bool superseded() const;
+  bool superseded() const;  // a newer step waits, or the final frames took over
+  bool stopping() const;    // the final frames took over
 
   const model::vae::AutoencoderKLHunyuanVideo& vae_;
   const ComputeLane& lane_;
@@ -95,7 +99,7 @@ class PreviewDecoder {
   PreviewDecodeSettings settings_;
   int steps_;
   int frames_total_;
-  const EventSink& emit_;
+  EventSink emit_;
   Timeline& timeline_;
 
   mutable std::mutex mutex_;
@@ -103,6 +107,7 @@ class PreviewDecoder {
   std::optional<Request> waiting_;
   bool stopping_ = false;
   Stats stats_;
+  std::mutex emit_mutex_;  // held while a chunk is emitted, so none is emitted after supersede()
   std::thread thread_;
 };
 

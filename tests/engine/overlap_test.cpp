@@ -81,6 +81,19 @@ struct Recorder {
   }
 };
 
+// A sink that holds the denoise thread after `step`'s cheap preview until `frames` real-VAE preview
+// frames of that step arrived, so a preview is not superseded however slow the machine is.
+engine::EventSink holding_at(Recorder& got, std::set<int> steps, int frames) {
+  return got.sink([&got, steps, frames](const engine::Event& ev) {
+    const auto* p = std::get_if<engine::PreviewFrame>(&ev);
+    if (!p || !steps.count(p->step)) return;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (got.preview_frames(p->step) < frames && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+}
+
 // x0 of the given (1-based) steps, computed the way the engine runs the tiny model, and each
 // decoded by the streaming VAE into uint8 frames [n, H, W, 3].
 std::map<int, at::Tensor> reference_previews(const engine::JobRequest& r, const std::set<int>& steps) {
@@ -125,14 +138,7 @@ TEST(RealVaePreviews, EachIsTheStreamingDecodeOfItsStepsX0AtTheInterval) {
   Recorder got;
   // Holding the denoise thread at a preview's step until that preview is whole makes every
   // preview complete (none is superseded), so each can be compared frame by frame.
-  const auto sink = got.sink([&](const engine::Event& ev) {
-    const auto* p = std::get_if<engine::PreviewFrame>(&ev);
-    if (!p || p->step % 2 != 0 || p->step == 5) return;
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (got.preview_frames(p->step) < r.frames && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(2ms);
-    }
-  });
+  const auto sink = holding_at(got, {2, 4}, r.frames);
   engine::CancelToken cancel;
   engine::Timeline timeline;
   e.run(r, sink, cancel, timeline);
@@ -189,8 +195,9 @@ TEST(RealVaePreviews, DecodeOnTheirOwnLaneWhileTheNextStepsRun) {
     if (s.what.rfind("preview step", 0) == 0) previews.push_back(s);
   }
   ASSERT_EQ(steps.size(), 8u);
-  ASSERT_FALSE(previews.empty());
+  ASSERT_FALSE(previews.empty());  // decoded chunks, emitted or superseded
   EXPECT_EQ(steps.front().lane, "cpu/denoise");
+  EXPECT_EQ(previews.front().lane, "cpu/preview-vae");
   EXPECT_GT(engine::overlap_seconds(previews, steps), 0.0) << "no preview decoded while a step ran";
   std::set<int> preview_steps;
   for (const auto& c : got.all<engine::PreviewChunk>()) preview_steps.insert(c.step);
@@ -205,7 +212,7 @@ TEST(RealVaePreviews, AutoIntervalPreviewsTheFirstStepAndNeverTheLast) {
   engine::HunyuanEngine e(tiny_options());
   Recorder got;
   engine::CancelToken cancel;
-  e.run(request(6, engine::kPreviewVaeAuto), got.sink(), cancel);
+  e.run(request(6, engine::kPreviewVaeAuto), holding_at(got, {1}, 9), cancel);
   const auto plans = got.all<engine::PreviewPlan>();
   ASSERT_EQ(plans.size(), 1u);
   EXPECT_EQ(plans[0].vae_every, engine::kPreviewVaeAuto);
@@ -221,7 +228,7 @@ TEST(RealVaePreviews, DownscaledPreviewsAreSmallerFrames) {
   engine::HunyuanEngine e(options);
   Recorder got;
   engine::CancelToken cancel;
-  e.run(request(3, 1, 5, 64), got.sink(), cancel);
+  e.run(request(3, 1, 5, 64), holding_at(got, {1}, 1), cancel);
   const auto chunks = got.all<engine::PreviewChunk>();
   ASSERT_FALSE(chunks.empty());
   EXPECT_EQ(chunks.front().frames.front()->width, 32);
