@@ -72,6 +72,9 @@ class Engine {
   virtual StageMemory stage_memory(const JobRequest& request) const { return {}; }
   // Memory available to job stages beside the weights; kUnlimitedMemory when not limited.
   virtual int64_t memory_budget() const { return kUnlimitedMemory; }
+  // Whether one job's denoise may run while another's Finisher does at all (an engine whose stages
+  // share collectives with other processes cannot interleave them).
+  virtual bool overlaps_stages() const { return true; }
 
   // Both stages one after the other.
   void run(const JobRequest& request, const EventSink& emit, const CancelToken& cancel);

@@ -22,6 +22,7 @@
 #include "core/model/text/prompt_encoder.h"
 #include "core/model/vae/autoencoder_kl_hunyuan_video.h"
 #include "core/model/vae/streaming_decoder.h"
+#include "core/parallel/context_parallel_transformer.h"
 #include "core/sampling/cache/first_block_cache.h"
 #include "core/sampling/pipeline.h"
 #include "core/sampling/scheduler.h"
@@ -87,6 +88,19 @@ struct HunyuanEngine::Impl {
   int64_t preview_budget = 0;  // for a preview decode: `budget`, or what a preview GPU of its own has
   // Seconds one real-VAE preview decode takes per latent voxel decoded, measured (0: not yet).
   std::atomic<double> preview_seconds_per_voxel{0};
+  std::unique_ptr<parallel::ContextParallelTransformer> context_parallel;  // several ranks only
+
+  bool distributed() const { return options.world != nullptr && options.world->world_size() > 1; }
+  parallel::Communicator* world() const { return distributed() ? options.world : nullptr; }
+
+  // Every rank must stop at the same step or chunk, or the others wait in a collective: the ranks
+  // add up their wishes to stop and all stop when any rank wants to.
+  bool agreed_stop(bool mine) const {
+    if (!distributed()) return mine;
+    at::Tensor flag = at::full({1}, mine ? 1.0f : 0.0f, at::TensorOptions().dtype(at::kFloat).device(device));
+    options.world->all_reduce_sum(flag);
+    return flag.item<float>() > 0;
+  }
 
   const model::vae::AutoencoderKLHunyuanVideo& preview_vae() const { return preview_vae_copy ? *preview_vae_copy : *vae; }
 
@@ -121,66 +135,97 @@ struct HunyuanEngine::Impl {
            (preview_vae_copy ? "of " + preview_lane->device().str() + " " : std::string()) + "is " + gib(preview_budget) + ".";
   }
 
-  std::unique_ptr<Finisher> denoise(const JobRequest& request, const EventSink& emit, const CancelToken& cancel,
-                                    Timeline& timeline);
+  // The two stages on any rank. Rank 0 passes `emit` and `timeline`; followers pass null and
+  // neither report nor preview. `stop_wanted` is this rank's wish to stop (cancel).
+  struct Denoised {
+    at::Tensor latents;                        // [B, C, T', H', W'] float32
+    std::unique_ptr<PreviewDecoder> previews;  // still running, or null
+  };
+  Denoised denoise(const JobRequest& request, const EventSink* emit, const std::function<bool()>& stop_wanted,
+                   Timeline* timeline);
+  // Every rank decodes its share of the tiles; frames come out on rank 0. `previews` (may be null)
+  // are superseded by the first final frames.
+  void decode(const JobRequest& request, const at::Tensor& latents, const EventSink* emit,
+              const std::function<bool()>& stop_wanted, Timeline* timeline, PreviewDecoder* previews) const;
+  // A follower's whole job.
+  void run_job(const JobRequest& request, const std::function<bool()>& stop_wanted) {
+    const auto denoised = denoise(request, nullptr, stop_wanted, nullptr);
+    decode(request, denoised.latents, nullptr, stop_wanted, nullptr, nullptr);
+  }
 };
 
-// The final decode of one job: the streaming VAE on the finish lane, frames emitted per chunk.
+// The final decode of one job on rank 0: the streaming VAE on the finish lane, frames emitted per
+// chunk.
 class HunyuanEngine::HunyuanFinisher : public Finisher {
  public:
-  // `previews` (may be null) go on until the first final frames supersede them.
-  HunyuanFinisher(const Impl& engine, JobRequest request, at::Tensor latents, LaneMark ready,
-                  std::unique_ptr<PreviewDecoder> previews)
-      : engine_(engine),
-        request_(std::move(request)),
-        latents_(std::move(latents)),
-        ready_(std::move(ready)),
-        previews_(std::move(previews)) {}
+  HunyuanFinisher(const Impl& engine, JobRequest request, Impl::Denoised denoised, LaneMark ready)
+      : engine_(engine), request_(std::move(request)), denoised_(std::move(denoised)), ready_(std::move(ready)) {}
   ~HunyuanFinisher() override {
-    previews_.reset();
+    if (!ran_ && engine_.distributed()) {
+      // The other ranks are in this job's decode: they stop with rank 0 at its first chunk.
+      try {
+        finish_on_lane(nullptr, [] { return true; }, nullptr);
+      } catch (const std::exception& e) {
+        if (!is_canceled(e)) log::warn("engine: ending an unfinished decode: {}", e.what());
+      }
+    }
+    denoised_.previews.reset();
     // Latents made on the denoise lane may still be read by queued work on the finish lane.
     engine_.finish_lane->synchronize();
   }
 
   void finish(const EventSink& emit, const CancelToken& cancel, Timeline& timeline) override {
+    ran_ = true;
     c10::InferenceMode guard;
-    failing_job_on_oom(engine_.device, "decoding the final frames", [&] { decode(emit, cancel, timeline); });
-    previews_.reset();  // the job ends with nothing of it left running
+    failing_job_on_oom(engine_.device, "decoding the final frames",
+                       [&] { finish_on_lane(&emit, [&] { return cancel.canceled(); }, &timeline); });
+    denoised_.previews.reset();  // the job ends with nothing of it left running
   }
 
  private:
-  void decode(const EventSink& emit, const CancelToken& cancel, Timeline& timeline) {
+  static bool is_canceled(const std::exception& e) {
+    const auto* error = dynamic_cast<const Error*>(&e);
+    return error && error->kind() == ErrorKind::canceled;
+  }
+  void finish_on_lane(const EventSink* emit, const std::function<bool()>& stop_wanted, Timeline* timeline) {
     const ComputeLane& lane = *engine_.finish_lane;
     ComputeLane::Use on_lane(lane);
-    lane.wait(ready_, latents_);
-    // Final frames chunk by chunk from the streaming VAE: the first latent frame gives one video
-    // frame, every later one four; each chunk is emitted as soon as it is decoded.
-    model::vae::StreamingOptions streaming;
-    streaming.unscale_latents = true;
-    auto chunk_start = Clock::now();
-    double chunk_unix = unix_seconds();
-    const bool done = model::vae::decode_streaming(
-        *engine_.vae, latents_.to(engine_.vae->dtype()), engine_.chunk_plan, streaming,
-        [&](const at::Tensor& frames, int64_t first_frame) {
-          if (previews_) previews_->supersede();
-          FrameChunk chunk{static_cast<int>(first_frame), request_.frames, 0, decoded_to_rgb_frames(frames)};
-          chunk.decode_seconds = seconds_since(chunk_start);
-          timeline.add_until_now(fmt::format("decode frames {}-{}", first_frame, first_frame + chunk.frames.size() - 1),
-                                 lane.name(), chunk_unix);
-          emit(std::move(chunk));
-          chunk_start = Clock::now();
-          chunk_unix = unix_seconds();
-        },
-        [&] { return cancel.canceled(); });
-    if (!done) cancel.throw_if_canceled();
+    lane.wait(ready_, denoised_.latents);
+    engine_.decode(request_, denoised_.latents, emit, stop_wanted, timeline, denoised_.previews.get());
   }
 
   const Impl& engine_;
   JobRequest request_;
-  at::Tensor latents_;
+  Impl::Denoised denoised_;
   LaneMark ready_;
-  std::unique_ptr<PreviewDecoder> previews_;
+  bool ran_ = false;
 };
+
+void HunyuanEngine::Impl::decode(const JobRequest& request, const at::Tensor& latents, const EventSink* emit,
+                                 const std::function<bool()>& stop_wanted, Timeline* timeline,
+                                 PreviewDecoder* previews) const {
+  // Final frames chunk by chunk from the streaming VAE: the first latent frame gives one video
+  // frame, every later one four; each chunk is emitted as soon as it is decoded.
+  model::vae::StreamingOptions streaming;
+  streaming.unscale_latents = true;
+  auto chunk_start = Clock::now();
+  double chunk_unix = unix_seconds();
+  const bool done = model::vae::decode_streaming(
+      *vae, latents.to(vae->dtype()), chunk_plan, streaming,
+      [&](const at::Tensor& frames, int64_t first_frame) {
+        if (emit == nullptr) return;
+        if (previews) previews->supersede();
+        FrameChunk chunk{static_cast<int>(first_frame), request.frames, 0, decoded_to_rgb_frames(frames)};
+        chunk.decode_seconds = seconds_since(chunk_start);
+        timeline->add_until_now(fmt::format("decode frames {}-{}", first_frame, first_frame + chunk.frames.size() - 1),
+                                finish_lane->name(), chunk_unix);
+        (*emit)(std::move(chunk));
+        chunk_start = Clock::now();
+        chunk_unix = unix_seconds();
+      },
+      [&] { return agreed_stop(stop_wanted()); }, world());
+  if (!done) throw Error(ErrorKind::canceled, "engine", "", "the job was canceled");
+}
 
 HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::make_unique<Impl>()) {
   options.validate();
@@ -207,6 +252,10 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::m
     s.preview_vae_copy = model::vae::AutoencoderKLHunyuanVideo::from_folder(options.model, {preview_device, s.dtype, true});
   }
   s.preview = LatentPreview::from_file(options.preview_factors);
+  if (s.distributed()) {
+    require(options.commands != nullptr, "engine", "commands", "several ranks need the command channel");
+    s.context_parallel = std::make_unique<parallel::ContextParallelTransformer>(*s.transformer, *options.world, options.mesh);
+  }
   require(s.preview.channels() == s.transformer->config().in_channels, "engine", "preview_factors",
           "the factors are for " + std::to_string(s.preview.channels()) + " latent channels, the model has " +
               std::to_string(s.transformer->config().in_channels));
@@ -219,11 +268,43 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::m
   };
   s.budget = budget_of(s.device);
   s.preview_budget = s.preview_vae_copy ? budget_of(preview_device) : s.budget;
-  log::info("engine: HunyuanVideo transformer from {} on {} ({}), memory budget for jobs {}", options.model.string(),
-            options.device, options.dtype, gib(s.budget));
+  log::info("engine: HunyuanVideo transformer from {} on {} ({}), {}, memory budget for jobs {}", options.model.string(),
+            options.device, options.dtype, parallelism(), gib(s.budget));
 }
 
-HunyuanEngine::~HunyuanEngine() = default;
+HunyuanEngine::~HunyuanEngine() {
+  if (impl_->distributed() && impl_->options.world->rank() == 0) {
+    try {
+      impl_->options.commands->publish({RankCommand::Kind::stop, {}});
+    } catch (const std::exception& e) {
+      log::warn("engine: could not tell the other ranks to stop: {}", e.what());
+    }
+  }
+}
+
+std::string HunyuanEngine::parallelism() const {
+  if (!impl_->distributed()) return "1 rank";
+  return std::to_string(impl_->options.world->world_size()) + " ranks, " + impl_->context_parallel->mesh().to_string();
+}
+
+bool HunyuanEngine::follow(const std::atomic<bool>& stopping) {
+  auto& s = *impl_;
+  require(s.distributed() && s.options.world->rank() != 0, "engine", "rank",
+          "only ranks other than 0 of a context-parallel engine follow");
+  c10::InferenceMode guard;
+  while (true) {
+    const auto command = s.options.commands->next(stopping);
+    if (!command) return false;
+    if (command->kind == RankCommand::Kind::stop) return true;
+    try {
+      s.run_job(command->request, [&] { return stopping.load(); });
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::canceled) log::warn("engine: rank {}: job failed: {}", s.options.world->rank(), e.what());
+    } catch (const std::exception& e) {
+      log::warn("engine: rank {}: job failed: {}", s.options.world->rank(), e.what());
+    }
+  }
+}
 
 EnginePaths HunyuanEngine::paths() const { return {"llama+clip", "vae-streaming"}; }
 
@@ -236,19 +317,35 @@ StageMemory HunyuanEngine::stage_memory(const JobRequest& request) const {
 
 int64_t HunyuanEngine::memory_budget() const { return impl_->budget; }
 
+bool HunyuanEngine::overlaps_stages() const { return !impl_->distributed(); }
+
 std::unique_ptr<Finisher> HunyuanEngine::denoise(const JobRequest& request, const EventSink& emit,
                                                  const CancelToken& cancel, Timeline& timeline) {
+  auto& s = *impl_;
+  // Checked before the other ranks hear of the job: they cannot fail it on their own.
+  require(request.preview_vae_every == 0 || request.preview_vae_every == kPreviewVaeAuto ||
+              (request.preview_vae_every >= 1 && request.preview_vae_every < request.steps),
+          "engine", "preview_vae_every",
+          fmt::format("is {}; must be 0 (off), 1..{} (below steps) or auto", request.preview_vae_every, request.steps - 1));
+  if (s.distributed()) {
+    require(s.options.world->rank() == 0, "engine", "rank", "only rank 0 runs jobs; the others follow()");
+    s.options.commands->publish({RankCommand::Kind::run, request});
+  }
   c10::InferenceMode guard;
-  return failing_job_on_oom(impl_->device, "denoising", [&] { return impl_->denoise(request, emit, cancel, timeline); });
+  auto denoised = failing_job_on_oom(s.device, "denoising", [&] {
+    return s.denoise(request, &emit, [&] { return cancel.canceled(); }, &timeline);
+  });
+  return std::make_unique<HunyuanFinisher>(s, request, std::move(denoised), s.denoise_lane->mark());
 }
 
-std::unique_ptr<Finisher> HunyuanEngine::Impl::denoise(const JobRequest& request, const EventSink& emit,
-                                                       const CancelToken& cancel, Timeline& timeline) {
+HunyuanEngine::Impl::Denoised HunyuanEngine::Impl::denoise(const JobRequest& request, const EventSink* emit,
+                                                           const std::function<bool()>& stop_wanted,
+                                                           Timeline* timeline) {
   const ComputeLane& lane = *denoise_lane;
   ComputeLane::Use on_lane(lane);
   const double text_start = unix_seconds();
   const auto prompt = embeddings(request.prompt);
-  timeline.add_until_now("text", lane.name(), text_start);
+  if (timeline) timeline->add_until_now("text", lane.name(), text_start);
   sampling::GenerationRequest g;
   g.num_frames = request.frames;
   g.height = request.height;
@@ -257,68 +354,69 @@ std::unique_ptr<Finisher> HunyuanEngine::Impl::denoise(const JobRequest& request
   g.shift = request.shift;
   g.guidance_scale = request.guidance;
   g.seed = static_cast<uint64_t>(request.seed);
-  sampling::GenerationPipeline pipeline(*transformer, scheduler);
+  sampling::PipelineOptions pipeline_options;
+  pipeline_options.context_parallel = context_parallel.get();
+  sampling::GenerationPipeline pipeline(*transformer, scheduler, pipeline_options);
   pipeline.validate(g, prompt);
-  require(request.preview_vae_every == 0 || request.preview_vae_every == kPreviewVaeAuto ||
-              (request.preview_vae_every >= 1 && request.preview_vae_every < request.steps),
-          "engine", "preview_vae_every",
-          fmt::format("is {}; must be 0 (off), 1..{} (below steps) or auto", request.preview_vae_every, request.steps - 1));
 
-  // Real-VAE previews when asked for and when the budget has room for them. They run on until the
-  // job's first final frames, so the finish stage budgets one preview decode too.
-  const std::string budget_note = request.preview_vae_every != 0 ? preview_budget_note(request) : "";
-  const bool vae_previews = request.preview_vae_every != 0 && budget_note.empty() && request.steps > 1;
-  emit(PreviewPlan{vae_previews ? "latent-rgb+vae" : "latent-rgb", request.preview_vae_every,
-                   vae_previews ? preview_lane->name() : "", budget_note});
-  std::unique_ptr<PreviewDecoder> previews;
+  // Real-VAE previews (rank 0) when asked for and when the budget has room for them. They run on
+  // until the job's first final frames, so the finish stage budgets one preview decode too.
+  Denoised out;
   PreviewSchedule schedule(request.preview_vae_every, request.steps);
   const LatentShape preview_shape = latent_shape(request, options.preview_vae_downscale);
   const double preview_voxels = static_cast<double>(preview_shape.frames * preview_shape.height * preview_shape.width);
-  if (vae_previews) {
-    PreviewDecodeSettings settings;
-    settings.plan = chunk_plan;
-    settings.streaming.unscale_latents = true;
-    settings.downscale = options.preview_vae_downscale;
-    previews = std::make_unique<PreviewDecoder>(preview_vae(), *preview_lane, device, settings, request.steps,
-                                                request.frames, emit, timeline);
+  if (emit != nullptr) {
+    const std::string budget_note = request.preview_vae_every != 0 ? preview_budget_note(request) : "";
+    const bool vae_previews = request.preview_vae_every != 0 && budget_note.empty() && request.steps > 1;
+    (*emit)(PreviewPlan{vae_previews ? "latent-rgb+vae" : "latent-rgb", request.preview_vae_every,
+                        vae_previews ? preview_lane->name() : "", budget_note});
+    if (vae_previews) {
+      PreviewDecodeSettings settings;
+      settings.plan = chunk_plan;
+      settings.streaming.unscale_latents = true;
+      settings.downscale = options.preview_vae_downscale;
+      out.previews = std::make_unique<PreviewDecoder>(preview_vae(), *preview_lane, device, settings, request.steps,
+                                                      request.frames, *emit, *timeline);
+    }
   }
 
   std::unique_ptr<sampling::FirstBlockCache> cache;
-  if (request.cache_threshold > 0) cache = std::make_unique<sampling::FirstBlockCache>(request.cache_threshold);
+  if (request.cache_threshold > 0) cache = std::make_unique<sampling::FirstBlockCache>(request.cache_threshold, world());
   auto step_start = Clock::now();
   double step_unix = unix_seconds();
   double denoise_seconds = 0;
   sampling::StepHooks hooks;
-  hooks.should_cancel = [&] { return cancel.canceled(); };
-  hooks.on_step = [&](const sampling::StepEvent& e) {
+  hooks.should_cancel = [&] { return agreed_stop(stop_wanted()); };
+  // Only rank 0 reports; the others skip the preview work.
+  if (emit != nullptr) hooks.on_step = [&](const sampling::StepEvent& e) {
     const int step = static_cast<int>(e.index + 1);
     const int steps = static_cast<int>(e.num_steps);
     const double step_seconds = seconds_since(step_start);
     denoise_seconds += step_seconds;
-    timeline.add_until_now("step " + std::to_string(step), lane.name(), step_unix);
-    // The preview decode starts first, so it runs while this thread emits and the next step runs.
-    if (previews) {
-      const PreviewDecoder::Stats stats = previews->stats();
+    timeline->add_until_now("step " + std::to_string(step), lane.name(), step_unix);
+    (*emit)(Progress{step, steps, e.reused, step_seconds});
+    // The step is announced before its preview can be; the decode then runs while this thread makes
+    // the cheap preview and the next step runs.
+    if (out.previews) {
+      const PreviewDecoder::Stats stats = out.previews->stats();
       if (stats.last_decode_seconds > 0) preview_seconds_per_voxel = stats.last_decode_seconds / preview_voxels;
       if (schedule.due(step, denoise_seconds / step, preview_seconds_per_voxel.load() * preview_voxels)) {
-        previews->submit(step, e.x0, lane.mark());
+        out.previews->submit(step, e.x0, lane.mark());
       }
     }
-    emit(Progress{step, steps, e.reused, step_seconds});
     // The first latent frame of the x0 prediction: [B, C, T', H', W'] → [C, H', W'].
-    emit(PreviewFrame{step, steps, preview.to_rgb(e.x0.select(0, 0).select(1, 0))});
+    (*emit)(PreviewFrame{step, steps, preview.to_rgb(e.x0.select(0, 0).select(1, 0))});
     step_start = Clock::now();
     step_unix = unix_seconds();
   };
-  // On a throw, `previews` stops (and joins its thread) before the exception leaves.
-  const auto result = pipeline.generate(g, prompt, hooks, cache.get());
-  if (previews) {
-    const auto stats = previews->stats();
+  // On a throw, `out.previews` stops (and joins its thread) before the exception leaves.
+  out.latents = pipeline.generate(g, prompt, hooks, cache.get()).latents;
+  if (out.previews) {
+    const auto stats = out.previews->stats();
     log::debug("real-VAE previews: {} asked, {} started, {} complete, {} superseded (interval {})", stats.submitted,
                stats.started, stats.completed, stats.superseded, schedule.interval());
   }
-  cancel.throw_if_canceled();
-  return std::make_unique<HunyuanFinisher>(*this, request, result.latents, lane.mark(), std::move(previews));
+  return out;
 }
 
 }  // namespace ditstream::engine

@@ -14,6 +14,9 @@
 #include <string>
 
 #include "core/engine/engine.h"
+#include "core/engine/rank_commands.h"
+#include "core/parallel/communicator.h"
+#include "core/parallel/mesh.h"
 
 namespace ditstream::engine {
 
@@ -22,6 +25,14 @@ struct HunyuanEngineOptions {
   std::filesystem::path preview_factors;  // latent→RGB factors (models/hunyuan_video_latent_rgb.json)
   std::string device = "cpu";             // "cpu", "cuda", "cuda:1"
   std::string dtype = "float32";          // "float32" or "bfloat16"
+  // A context-parallel engine: every rank builds one with the world communicator (size > 1) and
+  // the command channel; rank 0 runs the jobs it is given (run()) and tells the others, which
+  // follow(). The transformer then runs sequence-parallel over `mesh`, the VAE decodes its tiles
+  // over all ranks. Both must outlive the engine. Its stages do not overlap across jobs (every
+  // rank must meet the collectives in one order); real-VAE previews decode on rank 0 alone.
+  parallel::Communicator* world = nullptr;
+  RankCommands* commands = nullptr;
+  parallel::MeshConfig mesh;
   // Real-VAE previews decode here: "" on `device` (a CUDA stream of their own there), or another
   // GPU ("cuda:1"), which then holds a copy of the VAE.
   std::string preview_device;
@@ -48,6 +59,14 @@ class HunyuanEngine : public Engine {
                                     Timeline& timeline) override;
   StageMemory stage_memory(const JobRequest& request) const override;
   int64_t memory_budget() const override;
+  bool overlaps_stages() const override;
+
+  // Ranks other than 0: runs every job rank 0 publishes, until rank 0 says stop (returns true)
+  // or `stopping` is set while waiting for a job (returns false). A job that fails here is logged;
+  // rank 0 reports it (the collectives it waits on fail or time out).
+  bool follow(const std::atomic<bool>& stopping);
+  // "1 GPU" or e.g. "2 ranks, ulysses 2 x ring 1".
+  std::string parallelism() const;
 
  private:
   struct Impl;

@@ -295,7 +295,7 @@ std::shared_ptr<JobQueue::Live> JobQueue::live(const std::string& id) const {
 bool JobQueue::admits_front() {
   if (handoff_) return false;  // a denoised job waits for the finish worker: at most two in flight
   if (finishing_.empty()) return true;
-  if (!options_.pipeline) return false;
+  if (!options_.pipeline || !engine_.overlaps_stages()) return false;
   auto& next = *live_.at(pending_.front());
   const auto finishing = engine_.stage_memory(live_.at(finishing_)->record.request);
   const auto starting = engine_.stage_memory(next.record.request);
@@ -397,7 +397,8 @@ void JobQueue::run_finish(Handoff handoff) {
   JobStatus status = JobStatus::completed;
   std::string error;
   try {
-    job->cancel.throw_if_canceled();
+    // No check of `cancel` first: the finisher stops at its first chance, and an engine over
+    // several ranks must reach that point with them.
     handoff.finisher->finish([this, id](Event e) { on_engine_event(id, std::move(e)); }, job->cancel, job->timeline);
     if (job->cancel.canceled()) std::tie(status, error) = std::pair{JobStatus::canceled, "canceled while running"};
   } catch (...) {

@@ -18,20 +18,24 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 int chunk_length(int done, int total) { return done == 0 ? 1 : std::min(4, total - done); }
 
 // Real-VAE previews on a thread of their own: a newer step supersedes the one in progress (which
-// stops after its current chunk) and replaces one that has not started.
+// stops after its current chunk) and replaces one that has not started; the job's first final
+// frames supersede them all.
 class PreviewThread {
  public:
   PreviewThread(const engine::JobRequest& request, const SyntheticEngineOptions& options, const engine::EventSink& emit,
                 engine::Timeline& timeline)
       : request_(request), options_(options), emit_(emit), timeline_(timeline), thread_([this] { work(); }) {}
   ~PreviewThread() {
+    supersede();
+    thread_.join();
+  }
+  void supersede() {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
       wanted_.reset();
     }
     wake_.notify_all();
-    thread_.join();
   }
   void submit(int step) {
     {
@@ -67,15 +71,19 @@ class PreviewThread {
         timeline_.add_until_now("preview step " + std::to_string(job.first) + " frames " + std::to_string(done) + "-" +
                                     std::to_string(done + n - 1),
                                 "synthetic/preview-vae", start);
-        emit_(std::move(chunk));
+        {
+          std::lock_guard lock(mutex_);
+          if (stopping_) break;  // the final frames came first
+          emit_(std::move(chunk));
+        }
         done += n;
       }
     }
   }
 
-  const engine::JobRequest& request_;
-  const SyntheticEngineOptions& options_;
-  const engine::EventSink& emit_;
+  engine::JobRequest request_;
+  SyntheticEngineOptions options_;
+  engine::EventSink emit_;
   engine::Timeline& timeline_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -86,8 +94,8 @@ class PreviewThread {
 
 class SyntheticFinisher : public engine::Finisher {
  public:
-  SyntheticFinisher(engine::JobRequest request, SyntheticEngineOptions options)
-      : request_(std::move(request)), options_(options) {}
+  SyntheticFinisher(engine::JobRequest request, SyntheticEngineOptions options, std::unique_ptr<PreviewThread> previews)
+      : request_(std::move(request)), options_(options), previews_(std::move(previews)) {}
 
   void finish(const engine::EventSink& emit, const engine::CancelToken& cancel, engine::Timeline& timeline) override {
     int done = 0;
@@ -103,6 +111,7 @@ class SyntheticFinisher : public engine::Finisher {
       chunk.decode_seconds = seconds_since(t0);
       timeline.add_until_now("decode frames " + std::to_string(done) + "-" + std::to_string(done + n - 1),
                              "synthetic/finish", start);
+      if (previews_) previews_->supersede();
       emit(std::move(chunk));
       done += n;
     }
@@ -111,6 +120,7 @@ class SyntheticFinisher : public engine::Finisher {
  private:
   engine::JobRequest request_;
   SyntheticEngineOptions options_;
+  std::unique_ptr<PreviewThread> previews_;
 };
 
 }  // namespace
@@ -135,8 +145,8 @@ std::unique_ptr<engine::Finisher> SyntheticEngine::denoise(const engine::JobRequ
   const bool vae_previews = every > 0;
   emit(engine::PreviewPlan{vae_previews ? "latent-rgb+vae" : "latent-rgb", request.preview_vae_every,
                            vae_previews ? "synthetic/preview-vae" : "", ""});
-  std::optional<PreviewThread> previews;
-  if (vae_previews) previews.emplace(request, options_, emit, timeline);
+  std::unique_ptr<PreviewThread> previews;
+  if (vae_previews) previews = std::make_unique<PreviewThread>(request, options_, emit, timeline);
   for (int step = 1; step <= request.steps; ++step) {
     const double start = engine::unix_seconds();
     const auto t0 = Clock::now();
@@ -144,13 +154,13 @@ std::unique_ptr<engine::Finisher> SyntheticEngine::denoise(const engine::JobRequ
     cancel.throw_if_canceled();
     if (step == 2 && request.prompt.find(kOutOfMemoryWhileDenoising) != std::string::npos) throw std::bad_alloc();
     timeline.add_until_now("step " + std::to_string(step), "synthetic/denoise", start);
-    if (vae_previews && step % every == 0 && step < request.steps) previews->submit(step);
     const bool reused = request.cache_threshold > 0 && step % 2 == 0;
     emit(engine::Progress{step, request.steps, reused, seconds_since(t0)});
+    if (vae_previews && step % every == 0 && step < request.steps) previews->submit(step);
     emit(engine::PreviewFrame{step, request.steps,
                               solid(std::max(1, request.width / 8), std::max(1, request.height / 8), 0, 0, 200)});
   }
-  return std::make_unique<SyntheticFinisher>(request, options_);
+  return std::make_unique<SyntheticFinisher>(request, options_, std::move(previews));
 }
 
 }  // namespace ditstream::testing

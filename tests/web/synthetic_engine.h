@@ -20,6 +20,7 @@ struct SyntheticEngineOptions {
   // when finish + denoise fit the budget.
   engine::StageMemory stage_memory{};
   int64_t memory_budget = engine::kUnlimitedMemory;
+  bool overlaps_stages = true;  // false: like an engine over several ranks
 };
 
 // A job whose prompt contains one of these runs out of memory (std::bad_alloc) at its second step
@@ -35,6 +36,7 @@ class SyntheticEngine : public engine::Engine {
                                             const engine::CancelToken& cancel, engine::Timeline& timeline) override;
   engine::StageMemory stage_memory(const engine::JobRequest&) const override { return options_.stage_memory; }
   int64_t memory_budget() const override { return options_.memory_budget; }
+  bool overlaps_stages() const override { return options_.overlaps_stages; }
 
   // The colour of a frame: previews (0, 0, 200), real-VAE previews (0, 200, 0), final frames (200, 0, 0).
   static engine::FramePtr solid(int width, int height, uint8_t r, uint8_t g, uint8_t b);
