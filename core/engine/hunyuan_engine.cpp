@@ -66,6 +66,15 @@ auto failing_job_on_oom(at::Device device, const char* stage, Fn&& fn) -> declty
 }  // namespace
 
 void HunyuanEngineOptions::validate() const {
+  parse_dtype(dtype);
+  const at::Device main(device), previews(preview_device.empty() ? device : preview_device);
+  for (const auto& [field, d] : {std::pair{"device", main}, std::pair{"preview_device", previews}}) {
+    if (d.is_cuda() && !at::hasCUDA()) {
+      throw Error(ErrorKind::unavailable, "engine", field, "'" + d.str() + "' asked for, but no CUDA device is present");
+    }
+  }
+  require(previews.type() == main.type(), "engine", "preview_device",
+          "'" + previews.str() + "' is not a " + main.str() + " device like the transformer's");
   require(preview_vae_downscale == 1 || preview_vae_downscale == 2 || preview_vae_downscale == 4, "engine",
           "preview_vae_downscale", "is " + std::to_string(preview_vae_downscale) + "; must be 1, 2 or 4");
   require(std::isfinite(memory_budget_gib) && memory_budget_gib >= 0, "engine", "memory_budget_gib",
@@ -227,30 +236,55 @@ void HunyuanEngine::Impl::decode(const JobRequest& request, const at::Tensor& la
   if (!done) throw Error(ErrorKind::canceled, "engine", "", "the job was canceled");
 }
 
-HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::make_unique<Impl>()) {
+HunyuanEngineParts::HunyuanEngineParts() = default;
+HunyuanEngineParts::HunyuanEngineParts(HunyuanEngineParts&&) noexcept = default;
+HunyuanEngineParts::~HunyuanEngineParts() = default;
+
+namespace {
+
+at::Device preview_device_of(const HunyuanEngineOptions& options) {
+  return at::Device(options.preview_device.empty() ? options.device : options.preview_device);
+}
+
+HunyuanEngineParts load_parts(const HunyuanEngineOptions& options) {
+  options.validate();
+  const at::Device device(options.device), preview_device = preview_device_of(options);
+  const at::ScalarType dtype = parse_dtype(options.dtype);
+  const auto folder = io::DiffusersFolder::open(options.model);
+  c10::InferenceMode guard;
+  HunyuanEngineParts parts;
+  parts.transformer = model::hunyuan_video::HunyuanVideoTransformer3DModel::from_folder(folder, {device, dtype, true});
+  parts.scheduler = sampling::FlowMatchEulerDiscreteSchedulerConfig::from_config(
+      io::ConfigReader::from_file(options.model / "scheduler" / "scheduler_config.json"));
+  parts.text_encoder = text::PromptEncoder::load(folder, {device, dtype});
+  parts.vae = model::vae::AutoencoderKLHunyuanVideo::from_folder(options.model, {device, dtype, true});
+  if (preview_device != device) {
+    parts.preview_vae = model::vae::AutoencoderKLHunyuanVideo::from_folder(options.model, {preview_device, dtype, true});
+  }
+  return parts;
+}
+
+}  // namespace
+
+HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : HunyuanEngine(options, load_parts(options)) {}
+
+HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options, HunyuanEngineParts parts)
+    : impl_(std::make_unique<Impl>()) {
   options.validate();
   auto& s = *impl_;
   s.options = options;
   s.device = at::Device(options.device);
-  const at::Device preview_device = options.preview_device.empty() ? s.device : at::Device(options.preview_device);
-  for (const auto& [field, d] : {std::pair{"device", s.device}, std::pair{"preview_device", preview_device}}) {
-    if (d.is_cuda() && !at::hasCUDA()) {
-      throw Error(ErrorKind::unavailable, "engine", field, "'" + d.str() + "' asked for, but no CUDA device is present");
-    }
-  }
-  require(preview_device.type() == s.device.type(), "engine", "preview_device",
-          "'" + preview_device.str() + "' is not a " + s.device.str() + " device like the transformer's");
   s.dtype = parse_dtype(options.dtype);
-  const auto folder = io::DiffusersFolder::open(options.model);
-  c10::InferenceMode guard;
-  s.transformer = model::hunyuan_video::HunyuanVideoTransformer3DModel::from_folder(folder, {s.device, s.dtype, true});
-  s.scheduler = sampling::FlowMatchEulerDiscreteSchedulerConfig::from_config(
-      io::ConfigReader::from_file(options.model / "scheduler" / "scheduler_config.json"));
-  s.text_encoder = text::PromptEncoder::load(folder, {s.device, s.dtype});
-  s.vae = model::vae::AutoencoderKLHunyuanVideo::from_folder(options.model, {s.device, s.dtype, true});
-  if (preview_device != s.device) {
-    s.preview_vae_copy = model::vae::AutoencoderKLHunyuanVideo::from_folder(options.model, {preview_device, s.dtype, true});
-  }
+  const at::Device preview_device = preview_device_of(options);
+  require(parts.transformer && parts.text_encoder && parts.vae, "engine", "parts",
+          "a transformer, a text encoder and a VAE are needed");
+  require(preview_device == s.device || parts.preview_vae != nullptr, "engine", "preview_device",
+          "'" + preview_device.str() + "' needs a VAE of its own there");
+  s.transformer = std::move(parts.transformer);
+  s.scheduler = parts.scheduler;
+  s.text_encoder = std::move(parts.text_encoder);
+  s.vae = std::move(parts.vae);
+  s.preview_vae_copy = std::move(parts.preview_vae);
   s.preview = LatentPreview::from_file(options.preview_factors);
   if (s.distributed()) {
     require(options.commands != nullptr, "engine", "commands", "several ranks need the command channel");
@@ -268,8 +302,8 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::m
   };
   s.budget = budget_of(s.device);
   s.preview_budget = s.preview_vae_copy ? budget_of(preview_device) : s.budget;
-  log::info("engine: HunyuanVideo transformer from {} on {} ({}), {}, memory budget for jobs {}", options.model.string(),
-            options.device, options.dtype, parallelism(), gib(s.budget));
+  log::info("engine: HunyuanVideo transformer on {} ({}), {}, memory budget for jobs {}", options.device, options.dtype,
+            parallelism(), gib(s.budget));
 }
 
 HunyuanEngine::~HunyuanEngine() {

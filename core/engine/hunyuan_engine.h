@@ -17,6 +17,17 @@
 #include "core/engine/rank_commands.h"
 #include "core/parallel/communicator.h"
 #include "core/parallel/mesh.h"
+#include "core/sampling/scheduler.h"
+
+namespace ditstream::model::hunyuan_video {
+class HunyuanVideoTransformer3DModel;
+}
+namespace ditstream::model::vae {
+class AutoencoderKLHunyuanVideo;
+}
+namespace ditstream::text {
+class PromptEncoder;
+}
 
 namespace ditstream::engine {
 
@@ -49,10 +60,26 @@ struct HunyuanEngineOptions {
   void validate() const;
 };
 
+// The models an engine runs, already made: benchmarks with random full-size weights build them
+// in place of a model folder (options.model is then not read).
+struct HunyuanEngineParts {
+  std::unique_ptr<model::hunyuan_video::HunyuanVideoTransformer3DModel> transformer;
+  sampling::FlowMatchEulerDiscreteSchedulerConfig scheduler;
+  std::unique_ptr<text::PromptEncoder> text_encoder;
+  std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo> vae;
+  std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo> preview_vae;  // on options.preview_device when it differs
+
+  HunyuanEngineParts();
+  HunyuanEngineParts(HunyuanEngineParts&&) noexcept;
+  ~HunyuanEngineParts();
+};
+
 class HunyuanEngine : public Engine {
  public:
   // Loads the model; throws Error naming the folder or field that is wrong.
   explicit HunyuanEngine(const HunyuanEngineOptions& options);
+  // Runs `parts` on options.device in options.dtype (they must be there already).
+  HunyuanEngine(const HunyuanEngineOptions& options, HunyuanEngineParts parts);
   ~HunyuanEngine() override;
   EnginePaths paths() const override;
   std::unique_ptr<Finisher> denoise(const JobRequest& request, const EventSink& emit, const CancelToken& cancel,
