@@ -236,6 +236,18 @@ void HunyuanEngine::Impl::decode(const JobRequest& request, const at::Tensor& la
   if (!done) throw Error(ErrorKind::canceled, "engine", "", "the job was canceled");
 }
 
+sampling::GenerationRequest generation_request(const JobRequest& request) {
+  sampling::GenerationRequest g;
+  g.num_frames = request.frames;
+  g.height = request.height;
+  g.width = request.width;
+  g.steps = request.steps;
+  g.shift = request.shift;
+  g.guidance_scale = request.guidance;
+  g.seed = static_cast<uint64_t>(request.seed);
+  return g;
+}
+
 HunyuanEngineParts::HunyuanEngineParts() = default;
 HunyuanEngineParts::HunyuanEngineParts(HunyuanEngineParts&&) noexcept = default;
 HunyuanEngineParts::~HunyuanEngineParts() = default;
@@ -380,14 +392,7 @@ HunyuanEngine::Impl::Denoised HunyuanEngine::Impl::denoise(const JobRequest& req
   const double text_start = unix_seconds();
   const auto prompt = embeddings(request.prompt);
   if (timeline) timeline->add_until_now("text", lane.name(), text_start);
-  sampling::GenerationRequest g;
-  g.num_frames = request.frames;
-  g.height = request.height;
-  g.width = request.width;
-  g.steps = request.steps;
-  g.shift = request.shift;
-  g.guidance_scale = request.guidance;
-  g.seed = static_cast<uint64_t>(request.seed);
+  const sampling::GenerationRequest g = generation_request(request);
   sampling::PipelineOptions pipeline_options;
   pipeline_options.context_parallel = context_parallel.get();
   sampling::GenerationPipeline pipeline(*transformer, scheduler, pipeline_options);

@@ -17,6 +17,7 @@
 #include "core/engine/rank_commands.h"
 #include "core/parallel/communicator.h"
 #include "core/parallel/mesh.h"
+#include "core/sampling/pipeline.h"
 #include "core/sampling/scheduler.h"
 
 namespace ditstream::model::hunyuan_video {
@@ -59,6 +60,9 @@ struct HunyuanEngineOptions {
   // Throws Error(invalid_argument) naming the option.
   void validate() const;
 };
+
+// What the denoising loop is asked for a job.
+sampling::GenerationRequest generation_request(const JobRequest& request);
 
 // The models an engine runs, already made: benchmarks with random full-size weights build them
 // in place of a model folder (options.model is then not read).

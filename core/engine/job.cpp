@@ -1,7 +1,5 @@
 #include "core/engine/job.h"
 
-#include <fmt/format.h>
-
 #include "core/util/error.h"
 
 namespace ditstream::engine {
@@ -28,7 +26,8 @@ JobStatus parse_job_status(std::string_view text, std::string_view field) {
 
 void add_note(JobRecord& record, const std::string& note) {
   if (note.empty()) return;
-  record.notes = record.notes.empty() ? note : fmt::format("{} {}", record.notes, note);
+  if (!record.notes.empty()) record.notes.push_back(' ');
+  record.notes.append(note);
 }
 
 bool is_terminal(JobStatus status) {

@@ -1,5 +1,9 @@
 #include "core/engine/job_queue.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <new>
@@ -335,6 +339,10 @@ void JobQueue::denoise_loop() {
 }
 
 void JobQueue::finish_loop() {
+  // Denoising goes first where both stages want the CPU (on CUDA the engine's streams carry the
+  // priorities): this thread, and the intra-op threads it starts, run at a lower priority.
+  // Best effort: an unprivileged process may lower its own threads' priority, never raise it.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 5);
   while (true) {
     Handoff handoff;
     {
@@ -437,6 +445,7 @@ void JobQueue::on_engine_event(const std::string& id, Event event) {
     } else if (const auto* v = std::get_if<PreviewChunk>(&event)) {
       r.timings["vae_preview_decode"] += v->decode_seconds;
       r.timings["vae_preview_age"] = v->age_seconds;
+      if (metrics_) metrics_->vae_preview_age.observe(v->age_seconds);
       if (!r.timings.count("first_vae_preview")) r.timings["first_vae_preview"] = elapsed;
     } else if (const auto* c = std::get_if<FrameChunk>(&event)) {
       r.frames_done = c->first_frame + static_cast<int>(c->frames.size());

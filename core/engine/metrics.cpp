@@ -122,6 +122,8 @@ ServiceMetrics::ServiceMetrics(MetricsRegistry& r)
       jobs_failed(r.counter("ditstream_jobs_failed_total", "Jobs that failed")),
       jobs_canceled(r.counter("ditstream_jobs_canceled_total", "Jobs that were canceled")),
       viewers(r.gauge("ditstream_viewers", "WebRTC viewers connected")),
-      queue_length(r.gauge("ditstream_queue_length", "Jobs waiting in the queue")) {}
+      queue_length(r.gauge("ditstream_queue_length", "Jobs waiting in the queue")),
+      vae_preview_age(r.histogram("ditstream_vae_preview_age_seconds",
+                                  "Age of a real-VAE preview chunk when it came out, from the end of its step")) {}
 
 }  // namespace ditstream::engine

@@ -92,6 +92,7 @@ struct ServiceMetrics {
   Counter& jobs_canceled;
   Gauge& viewers;
   Gauge& queue_length;
+  Histogram& vae_preview_age;    // end of a step → a chunk of its real-VAE preview out
 };
 
 }  // namespace ditstream::engine

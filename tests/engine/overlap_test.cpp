@@ -107,14 +107,7 @@ std::map<int, at::Tensor> reference_previews(const engine::JobRequest& r, const 
   const auto vae = model::vae::AutoencoderKLHunyuanVideo::from_folder(dir, {at::kCPU, at::kFloat, true});
   const auto e = text->encode(r.prompt);
   sampling::GenerationPipeline pipeline(*transformer, scheduler);
-  sampling::GenerationRequest g;
-  g.num_frames = r.frames;
-  g.height = r.height;
-  g.width = r.width;
-  g.steps = r.steps;
-  g.shift = r.shift;
-  g.guidance_scale = r.guidance;
-  g.seed = static_cast<uint64_t>(r.seed);
+  const sampling::GenerationRequest g = engine::generation_request(r);
   std::map<int, at::Tensor> out;
   sampling::StepHooks hooks;
   hooks.on_step = [&](const sampling::StepEvent& s) {

@@ -17,7 +17,8 @@ async function submitPrompt(event) {
   for (const name of ['width', 'height', 'frames', 'steps', 'seed', 'fps']) body[name] = parseInt($(name).value, 10);
   for (const name of ['shift', 'guidance', 'cache_threshold']) body[name] = parseFloat($(name).value);
   const every = $('preview_vae_every').value.trim();
-  body.preview_vae_every = every === 'auto' ? 'auto' : Number(every);
+  // Numbers as numbers; anything else as typed, so the service names what is wrong with it.
+  body.preview_vae_every = /^\d+$/.test(every) ? Number(every) : every;
   const res = await fetch('/v1/videos', {
     method: 'POST', body: JSON.stringify(body),
     headers: { 'Content-Type': 'application/json', ...authHeaders() },
