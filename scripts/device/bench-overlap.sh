@@ -7,8 +7,9 @@
 #   steps     only the step/preview part of bench (when one command must stay shorter)
 #   pipeline  only the queued-jobs part of bench; steps + pipeline merge into the same record
 #   scripts/device/bench-overlap.sh STAGE [STAGE ...]
-# Sizes (defaults: full-size dimensions, random weights, about 5 minutes on an H200 and 7 on an
-# H100 for `bench`): CASE=544x960x61 STEPS=12 PREVIEW_EVERY=5 PREVIEW_DOWNSCALE=1 JOBS=4 JOB_STEPS=8.
+# Sizes (defaults: full-size dimensions, random weights; estimated 5-6 minutes on an H200 and 7-8
+# on an H100 for `bench`, less than 10 for `steps` and `pipeline` in separate commands):
+# CASE=544x960x61 STEPS=12 PREVIEW_EVERY=5 (or auto) PREVIEW_DOWNSCALE=1 JOBS=4 JOB_STEPS=8.
 # DRY_RUN=1 runs the same stages on the CPU with the tiny model from ./build (no GPU needed).
 set -uo pipefail  # a failing test is reported and the later measurements still run
 cd "$(dirname "$0")/../.."

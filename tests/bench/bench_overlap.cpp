@@ -2,7 +2,7 @@
 // decoding beside it (their own CUDA stream), how fresh those previews are when they come out, and
 // jobs per hour for N queued jobs pipelined (the next job denoises while the previous one's final
 // decode runs) against one after another, all through HunyuanEngine and JobQueue.
-//   bench_overlap [--case 544x960x61] [--steps 12] [--preview-every 5] [--preview-downscale 1]
+//   bench_overlap [--case 544x960x61] [--steps 12] [--preview-every 5|auto] [--preview-downscale 1]
 //                 [--jobs 4] [--job-steps 8] [--stages steps,pipeline] [--json docs/benchmarks/overlap.json]
 //                 [--device cuda] [--dtype bfloat16] [--model DIR] [--text-layers 3]
 // Without --model: the released model's dimensions with random weights on the GPU (the transformer
@@ -39,7 +39,7 @@ namespace {
 struct Flags {
   std::string video_case = "544x960x61";
   int steps = 12;          // per measured job of the step stage
-  int preview_every = 5;   // real-VAE preview interval in the step stage
+  int preview_every = 5;   // real-VAE preview interval in the step stage (kPreviewVaeAuto: auto)
   int preview_downscale = 1;
   int jobs = 4;            // queued jobs of the pipeline stage
   int job_steps = 8;       // steps of each of them
@@ -59,7 +59,7 @@ Flags parse_flags(int argc, char** argv) {
     const std::string value = argv[i + 1];
     if (flag == "--case") f.video_case = value;
     else if (flag == "--steps") f.steps = std::stoi(value);
-    else if (flag == "--preview-every") f.preview_every = std::stoi(value);
+    else if (flag == "--preview-every") f.preview_every = value == "auto" ? engine::kPreviewVaeAuto : std::stoi(value);
     else if (flag == "--preview-downscale") f.preview_downscale = std::stoi(value);
     else if (flag == "--jobs") f.jobs = std::stoi(value);
     else if (flag == "--job-steps") f.job_steps = std::stoi(value);
@@ -72,7 +72,8 @@ Flags parse_flags(int argc, char** argv) {
     else throw_invalid("bench_overlap", flag, "is not a flag of bench_overlap");
   }
   require(f.steps >= 3, "bench_overlap", "--steps", "must be at least 3");
-  require(f.preview_every >= 1 && f.preview_every < f.steps, "bench_overlap", "--preview-every", "must be in 1..steps-1");
+  require(f.preview_every == engine::kPreviewVaeAuto || (f.preview_every >= 1 && f.preview_every < f.steps), "bench_overlap",
+          "--preview-every", "must be in 1..steps-1 or auto");
   require(f.jobs >= 2, "bench_overlap", "--jobs", "must be at least 2");
   require(f.job_steps >= 1, "bench_overlap", "--job-steps", "must be at least 1");
   return f;
@@ -255,16 +256,18 @@ int main(int argc, char** argv) {
     engine::HunyuanEngine& e = *made;
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
     const auto probe = make_request(c, f.steps, f.preview_every, 0);
+    const std::string every = f.preview_every == engine::kPreviewVaeAuto ? "auto" : std::to_string(f.preview_every);
+    const nlohmann::json every_json = f.preview_every == engine::kPreviewVaeAuto ? nlohmann::json("auto") : nlohmann::json(f.preview_every);
     const auto memory = e.stage_memory(probe);
     std::printf(
         "bench_overlap on %s, %s %s: %s, %s weights (%.0f s to make)\n"
-        "  assumptions: step stage %d steps per job (alone, with a real-VAE preview every %d steps, alone again; "
+        "  assumptions: step stage %d steps per job (alone, with a real-VAE preview every %s steps, alone again; "
         "downscale %d); pipeline stage %d queued jobs of %d steps each, without real-VAE previews, one after "
         "another then pipelined; the first step of a job is left out of step means; text encoding is in the jobs but "
         "not timed here; encoding to H.264 is not part of these jobs (no stream is attached)\n"
         "  memory: budget %.2f GiB; estimated denoise %.2f GiB (with its previews), final decode %.2f GiB\n",
         bench::device_name().c_str(), f.device.c_str(), f.dtype.c_str(), c.name.c_str(),
-        f.model.empty() ? "random full-size" : f.model.c_str(), load_s, f.steps, f.preview_every, f.preview_downscale,
+        f.model.empty() ? "random full-size" : f.model.c_str(), load_s, f.steps, every.c_str(), f.preview_downscale,
         f.jobs, f.job_steps, static_cast<double>(e.memory_budget()) / (1 << 30),
         static_cast<double>(memory.denoise) / (1 << 30), static_cast<double>(memory.finish) / (1 << 30));
     std::fflush(stdout);
@@ -315,23 +318,24 @@ int main(int argc, char** argv) {
       std::string shown;
       for (const int s : preview_steps) shown += (shown.empty() ? "" : ",") + std::to_string(s);
       std::printf(
-          "ditstream overlap %s: step %.3f s alone, %.3f s with real-VAE previews every %d (%.3fx); previews of steps "
+          "ditstream overlap %s: step %.3f s alone, %.3f s with real-VAE previews every %s (%.3fx); previews of steps "
           "[%s] (plan %s on %s); %zu chunks out; decoding beside steps %.1f s; age of a preview's first frame when out: "
           "median %.2f s, max %.2f s; mean age of the newest preview on screen %.2f s; peak %.2f GiB\n",
-          c.name.c_str(), step_alone, step_with, f.preview_every, step_with / step_alone, shown.c_str(),
+          c.name.c_str(), step_alone, step_with, every.c_str(), step_with / step_alone, shown.c_str(),
           with.plan.path.c_str(), with.plan.lane.c_str(), with.previews.size(), concurrent, median(first_frame_ages),
           ages.empty() ? 0.0 : *std::max_element(ages.begin(), ages.end()), on_screen, peak);
       if (!with.plan.note.empty()) std::printf("  note: %s\n", with.plan.note.c_str());
       record.add(c.name, "step-with-vae-previews", "step_s",
                  {{"ours", step_with}, {"reference", step_alone}, {"reference_name", "denoising alone, same run"},
-                  {"ratio", step_with / step_alone}, {"steps", f.steps}, {"preview_every", f.preview_every},
+                  {"ratio", step_with / step_alone}, {"steps", f.steps}, {"preview_every", every_json},
                   {"preview_downscale", f.preview_downscale}, {"preview_steps", preview_steps},
                   {"preview_chunks", with.previews.size()}, {"preview_decode_beside_steps_s", concurrent},
                   {"preview_path", with.plan.path}, {"peak_gib", peak}});
       record.add(c.name, "vae-preview-age", "seconds",
                  {{"ours_s", median(first_frame_ages)}, {"max_s", ages.empty() ? 0.0 : *std::max_element(ages.begin(), ages.end())},
-                  {"on_screen_mean_s", on_screen}, {"preview_every", f.preview_every},
+                  {"on_screen_mean_s", on_screen}, {"preview_every", every_json},
                   {"what", "x0 of the step ready → the preview's first frame handed to the stream (median)"}});
+      if (!f.json_path.empty()) record.write(f.json_path);  // kept if a later stage runs out of time
     }
     if (has_stage(f, "pipeline")) {
       bench::reset_peak_memory();
@@ -358,6 +362,7 @@ int main(int argc, char** argv) {
                   {"reference_finish_stage_s", mean(sequential.finish_stage_s)}, {"overlap_s", pipelined.overlap_s},
                   {"peak_gib", peak_pipelined}, {"reference_peak_gib", peak_sequential},
                   {"completed", pipelined.completed}, {"reference_completed", sequential.completed}});
+      if (!f.json_path.empty()) record.write(f.json_path);
       if (pipelined.completed != f.jobs || sequential.completed != f.jobs) return 1;
     }
     if (!f.json_path.empty()) record.write(f.json_path);

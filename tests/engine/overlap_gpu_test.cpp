@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -79,6 +81,14 @@ engine::JobRequest request(int steps, int every, int64_t seed) {
   return r;
 }
 
+// The largest difference of one channel of one pixel (uint8 steps) between two frames of one size.
+int max_pixel_diff(const engine::RgbFrame& a, const engine::RgbFrame& b) {
+  EXPECT_EQ(a.rgb.size(), b.rgb.size());
+  int most = 0;
+  for (size_t i = 0; i < std::min(a.rgb.size(), b.rgb.size()); ++i) most = std::max(most, std::abs(a.rgb[i] - b.rgb[i]));
+  return most;
+}
+
 std::vector<engine::FramePtr> final_frames(const std::vector<engine::Event>& events) {
   std::vector<engine::FramePtr> out;
   for (const auto& e : events) {
@@ -129,7 +139,8 @@ TEST(HunyuanEngineGpu, PreviewsOnTheirStreamEqualADecodeOfTheSameX0) {
   for (const auto& c : chunks) have.insert(have.end(), c.frames.begin(), c.frames.end());
   ASSERT_EQ(have.size(), 17u);
   ASSERT_EQ(want.size(), 17u);
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(have[i]->rgb, want[i]->rgb) << "frame " << i;
+  // Rounding to uint8 may land one step apart where kernels differ in the last bit.
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_LE(max_pixel_diff(*have[i], *want[i]), 1) << "frame " << i;
   for (const auto& s : timeline.spans()) EXPECT_EQ(s.lane, "cuda:0/preview-vae");
 }
 
@@ -160,7 +171,7 @@ TEST(HunyuanEngineGpu, FinalDecodeBesideTheNextDenoiseGivesTheSameFrames) {
     const auto want = final_frames(*alone), have = final_frames(*over);
     ASSERT_EQ(have.size(), 17u);
     ASSERT_EQ(want.size(), 17u);
-    for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(have[i]->rgb, want[i]->rgb) << "frame " << i;
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_LE(max_pixel_diff(*have[i], *want[i]), 1) << "frame " << i;
   }
   bool finish_lane = false, denoise_lane = false;
   for (const auto& s : ta.spans()) finish_lane |= s.lane == "cuda:0/finish";
