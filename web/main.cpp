@@ -14,6 +14,10 @@
 #include "core/util/error.h"
 #include "core/util/log.h"
 #include "stream/stream_info.h"
+#include "stream/vulkan/compositor_factory.h"
+#if DITSTREAM_WITH_CUDA
+#include "stream/vulkan/cuda_frame_input.h"
+#endif
 #include "web/api/service.h"
 #include "web/generate.h"
 #include "web/json_config.h"
@@ -24,21 +28,45 @@ using namespace ditstream;
 
 struct EngineFlags {
   std::filesystem::path model = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "tiny-hunyuan-video";
-  std::filesystem::path preview_factors = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "hunyuan_video_latent_rgb.json";
   std::string device = "cpu";
   std::string dtype = "float32";
 
   int gpus = 1;
   int rank_timeout_s = 300;
 
-  engine::HunyuanEngineOptions options() const { return {model, preview_factors, device, dtype}; }
+  engine::HunyuanEngineOptions options() const { return {model, device, dtype}; }
+};
+
+struct CompositorFlags {
+  std::string backend = "auto";
+  std::filesystem::path preview_factors = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "hunyuan_video_latent_rgb.json";
 };
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--model", f.model, "diffusers model folder");
-  cmd->add_option("--preview-factors", f.preview_factors, "latent→RGB preview factors (JSON)");
   cmd->add_option("--device", f.device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", f.dtype, "float32 or bfloat16");
+}
+
+void add_compositor_flags(CLI::App* cmd, CompositorFlags& f) {
+  cmd->add_option("--compositor", f.backend, "frame compositor: auto (Vulkan, else the CPU), vulkan or cpu");
+  cmd->add_option("--preview-factors", f.preview_factors, "latent→RGB preview factors (JSON)");
+}
+
+// The frame path's compositors, chosen once at start-up (the choice and its reason are logged);
+// an engine on a CUDA GPU shares its frames with Vulkan on that GPU.
+std::shared_ptr<const stream::CompositorFactory> make_compositors(const CompositorFlags& f, const std::string& device) {
+  stream::CompositorOptions options;
+  options.backend = stream::parse_backend_choice(f.backend, "--compositor");
+  options.slots = 4;
+  options.preview_factors = stream::LatentRgbFactors::from_json_file(f.preview_factors);
+  std::shared_ptr<const stream::DeviceInterop> interop;
+#if DITSTREAM_WITH_CUDA
+  if (device.rfind("cuda", 0) == 0) {
+    interop = std::make_shared<stream::CudaInterop>(device.size() > 5 ? std::stoi(device.substr(5)) : 0);
+  }
+#endif
+  return std::make_shared<stream::CompositorFactory>(options, interop);
 }
 
 void add_request_flags(CLI::App* cmd, engine::JobRequest& r) {
@@ -64,7 +92,7 @@ void wait_for_signal() {
   log::info("received signal {}, shutting down", sig);
 }
 
-int serve(const EngineFlags& engine_flags, web::ServiceOptions options) {
+int serve(const EngineFlags& engine_flags, const CompositorFlags& compositor_flags, web::ServiceOptions options) {
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t set;
   sigemptyset(&set);
@@ -81,6 +109,7 @@ int serve(const EngineFlags& engine_flags, web::ServiceOptions options) {
   }
   const auto streaming = stream::init_streaming();
   engine::HunyuanEngine engine(engine_flags.options());
+  options.compositors = make_compositors(compositor_flags, engine_flags.device);
   const auto paths = engine.paths();
   options.health_json = nlohmann::json{{"status", "ok"},
                                        {"model", engine_flags.model.filename().string()},
@@ -109,10 +138,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
 
   EngineFlags serve_engine;
+  CompositorFlags serve_compositor;
   web::ServiceOptions o;
   o.ui_folder = DITSTREAM_UI_DIR;
   auto* serve_cmd = app.add_subcommand("serve", "run the HTTP service");
   add_engine_flags(serve_cmd, serve_engine);
+  add_compositor_flags(serve_cmd, serve_compositor);
   serve_cmd->add_option("--gpus", serve_engine.gpus, "GPUs to use, one rank process each")->check(CLI::Range(1, 64));
   serve_cmd->add_option("--rank-timeout", serve_engine.rank_timeout_s, "seconds to wait for the other ranks")
       ->check(CLI::Range(1, 3600));
@@ -137,10 +168,12 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--cors-origin", o.cors_origin, "Access-Control-Allow-Origin of the WHEP routes");
 
   EngineFlags generate_engine;
+  CompositorFlags generate_compositor;
   engine::JobRequest request = web::ServiceLimits{}.defaults;
   std::filesystem::path out = "clip.mp4";
   auto* generate_cmd = app.add_subcommand("generate", "run one job without HTTP and write its mp4");
   add_engine_flags(generate_cmd, generate_engine);
+  add_compositor_flags(generate_cmd, generate_compositor);
   add_request_flags(generate_cmd, request);
   generate_cmd->add_option("--out", out, "mp4 file to write");
 
@@ -150,11 +183,11 @@ int main(int argc, char** argv) {
     if (*serve_cmd && serve_engine.gpus > 1 && std::getenv("RANK") == nullptr) {
       return parallel::relaunch_as_ranks(argc, argv, serve_engine.gpus);
     }
-    if (*serve_cmd) return serve(serve_engine, std::move(o));
+    if (*serve_cmd) return serve(serve_engine, serve_compositor, std::move(o));
     if (*generate_cmd) {
       stream::init_streaming();
       engine::HunyuanEngine engine(generate_engine.options());
-      web::generate_to_file(engine, request, out);
+      web::generate_to_file(engine, request, out, make_compositors(generate_compositor, generate_engine.device));
       return 0;
     }
   } catch (const ditstream::Error& e) {

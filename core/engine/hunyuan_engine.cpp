@@ -6,7 +6,7 @@
 
 #include <chrono>
 
-#include "core/engine/latent_preview.h"
+#include "core/engine/aten_device_tensor.h"
 #include "core/io/config_reader.h"
 #include "core/io/diffusers_folder.h"
 #include "core/model/hunyuan_video/transformer.h"
@@ -33,6 +33,51 @@ at::ScalarType parse_dtype(const std::string& name) {
   throw_invalid("engine", "dtype", "'" + name + "' is not float32 or bfloat16");
 }
 
+// The preview of one step for the stream: the first latent frame of the x0 prediction,
+// [B, C, T', H', W'] → [C, H', W'], left on the device when the engine runs on one.
+LatentPtr preview_latent(const at::Tensor& x0) {
+  const at::Tensor frame = x0.select(0, 0).select(1, 0);  // [C, H', W']
+  auto latent = std::make_shared<LatentFrame>();
+  latent->channels = static_cast<int>(frame.size(0));
+  latent->height = static_cast<int>(frame.size(1));
+  latent->width = static_cast<int>(frame.size(2));
+  if (frame.is_cpu()) {
+    const at::Tensor host = frame.to(at::kFloat).contiguous();
+    latent->host.assign(host.data_ptr<float>(), host.data_ptr<float>() + host.numel());
+  } else {
+    latent->device = std::make_shared<AtenDeviceTensor>(frame);
+  }
+  return latent;
+}
+
+// Decoded frames [B, 3, n, H, W] in [-1, 1] → n frames: [3, H, W] views left on the device, or
+// [H, W, 3] uint8 on the host.
+std::vector<FramePtr> final_frames(const at::Tensor& frames) {
+  const at::Tensor video = frames.select(0, 0);  // [3, n, H, W]
+  std::vector<FramePtr> out;
+  if (!video.is_cpu()) {
+    for (int64_t i = 0; i < video.size(1); ++i) {
+      auto f = std::make_shared<RgbFrame>();
+      f->height = static_cast<int>(video.size(2));
+      f->width = static_cast<int>(video.size(3));
+      f->device = std::make_shared<AtenDeviceTensor>(video.select(1, i));  // [3, H, W]
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
+  const at::Tensor rgb = ((video.to(at::kFloat) + 1.0) * 127.5)
+                             .clamp(0, 255).round().to(at::kByte).permute({1, 2, 3, 0}).contiguous();  // [n, H, W, 3]
+  for (int64_t i = 0; i < rgb.size(0); ++i) {
+    auto f = std::make_shared<RgbFrame>();
+    f->height = static_cast<int>(rgb.size(1));
+    f->width = static_cast<int>(rgb.size(2));
+    const at::Tensor one = rgb.select(0, i);
+    f->rgb.assign(one.data_ptr<uint8_t>(), one.data_ptr<uint8_t>() + one.numel());
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 }  // namespace
 
 struct HunyuanEngine::Impl {
@@ -41,7 +86,6 @@ struct HunyuanEngine::Impl {
   at::ScalarType dtype = at::kFloat;
   std::unique_ptr<model::hunyuan_video::HunyuanVideoTransformer3DModel> transformer;
   sampling::FlowMatchEulerDiscreteSchedulerConfig scheduler;
-  LatentPreview preview = LatentPreview(at::zeros({16, 3}), at::zeros({3}));
   std::unique_ptr<text::PromptEncoder> text_encoder;
   std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo> vae;
 
@@ -67,10 +111,6 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::m
       io::ConfigReader::from_file(options.model / "scheduler" / "scheduler_config.json"));
   s.text_encoder = text::PromptEncoder::load(folder, {s.device, s.dtype});
   s.vae = model::vae::AutoencoderKLHunyuanVideo::from_folder(options.model, {s.device, s.dtype, true});
-  s.preview = LatentPreview::from_file(options.preview_factors);
-  require(s.preview.channels() == s.transformer->config().in_channels, "engine", "preview_factors",
-          "the factors are for " + std::to_string(s.preview.channels()) + " latent channels, the model has " +
-              std::to_string(s.transformer->config().in_channels));
   log::info("engine: HunyuanVideo transformer from {} on {} ({})", options.model.string(), options.device, options.dtype);
 }
 
@@ -102,8 +142,7 @@ void HunyuanEngine::run(const JobRequest& request, const EventSink& emit, const 
     const int step = static_cast<int>(e.index + 1);
     const int steps = static_cast<int>(e.num_steps);
     emit(Progress{step, steps, e.reused, seconds_since(step_start)});
-    // The first latent frame of the x0 prediction: [B, C, T', H', W'] → [C, H', W'].
-    emit(PreviewFrame{step, steps, s.preview.to_rgb(e.x0.select(0, 0).select(1, 0))});
+    emit(PreviewFrame{step, steps, nullptr, preview_latent(e.x0)});
     step_start = Clock::now();
   };
   const auto result = pipeline.generate(g, prompt, hooks, cache.get());
@@ -117,19 +156,7 @@ void HunyuanEngine::run(const JobRequest& request, const EventSink& emit, const 
   const bool done = model::vae::decode_streaming(
       *s.vae, result.latents, model::vae::ChunkPlan{}, streaming,
       [&](const at::Tensor& frames, int64_t first_frame) {
-        // [B, 3, n, H, W] in [-1, 1] → n frames [H, W, 3] uint8.
-        const at::Tensor rgb = ((frames.select(0, 0).to(at::kCPU, at::kFloat) + 1.0) * 127.5)
-                                   .clamp(0, 255).round().to(at::kByte).permute({1, 2, 3, 0}).contiguous();  // [n, H, W, 3]
-        FrameChunk chunk{static_cast<int>(first_frame), request.frames, seconds_since(chunk_start), {}};
-        for (int64_t i = 0; i < rgb.size(0); ++i) {
-          auto f = std::make_shared<RgbFrame>();
-          f->height = static_cast<int>(rgb.size(1));
-          f->width = static_cast<int>(rgb.size(2));
-          const at::Tensor one = rgb.select(0, i);
-          f->rgb.assign(one.data_ptr<uint8_t>(), one.data_ptr<uint8_t>() + one.numel());
-          chunk.frames.push_back(std::move(f));
-        }
-        emit(std::move(chunk));
+        emit(FrameChunk{static_cast<int>(first_frame), request.frames, seconds_since(chunk_start), final_frames(frames)});
         chunk_start = Clock::now();
       },
       [&] { return cancel.canceled(); });

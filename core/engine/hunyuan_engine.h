@@ -1,5 +1,6 @@
-// The HunyuanVideo engine: prompt → LLaMA-style + CLIP text encoders → denoising with a latent→RGB
-// preview of every step's x0 → streaming VAE decode, final frames emitted chunk by chunk. Every
+// The HunyuanVideo engine: prompt → LLaMA-style + CLIP text encoders → denoising, every step's x0
+// latent emitted as a preview → streaming VAE decode, final frames emitted chunk by chunk (left in
+// device memory on a GPU). Every
 // job's status names the paths that ran ("text_path": "llama+clip", "decode_path": "vae-streaming").
 #pragma once
 
@@ -14,7 +15,6 @@ namespace ditstream::engine {
 
 struct HunyuanEngineOptions {
   std::filesystem::path model;            // diffusers folder
-  std::filesystem::path preview_factors;  // latent→RGB factors (models/hunyuan_video_latent_rgb.json)
   std::string device = "cpu";             // "cpu", "cuda", "cuda:1"
   std::string dtype = "float32";          // "float32" or "bfloat16"
 };

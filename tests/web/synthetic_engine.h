@@ -1,6 +1,6 @@
 // A test fixture engine: no model, just the event rhythm of one (steps with previews, then decode
-// chunks of final frames), with colours a receiver can tell apart: previews are blue, final frames
-// red, and brightness encodes the step or frame number.
+// chunks of final frames), with colours a receiver can tell apart: previews are latent frames whose
+// latent→RGB projection is blue, final frames are red pictures. Everything is in host memory.
 #pragma once
 
 #include <chrono>
@@ -22,6 +22,9 @@ class SyntheticEngine : public engine::Engine {
 
   // The colour of a frame: previews (0, 0, 200), final frames (200, 0, 0).
   static engine::FramePtr solid(int width, int height, uint8_t r, uint8_t g, uint8_t b);
+  // A latent frame [16, height, width] that the HunyuanVideo latent→RGB factors project to
+  // (r, g, b) everywhere (the least-norm solution).
+  static engine::LatentPtr solid_latent(int width, int height, uint8_t r, uint8_t g, uint8_t b);
 
  private:
   SyntheticEngineOptions options_;

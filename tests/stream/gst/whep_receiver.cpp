@@ -6,6 +6,7 @@
 #define GST_USE_UNSTABLE_API
 #include <gst/webrtc/webrtc.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
@@ -77,7 +78,13 @@ void WhepReceiver::on_pad_added(GstElement*, GstPad* pad, void* self_ptr) {
                        const size_t cs = static_cast<size_t>((f.width / 2) * (f.height / 2));
                        if (map.size >= ys + 2 * cs) {
                          double sy = 0, su = 0, sv = 0;
-                         for (size_t i = 0; i < ys; ++i) sy += map.data[i];
+                         uint8_t lo = 255, hi = 0;
+                         for (size_t i = 0; i < ys; ++i) {
+                           sy += map.data[i];
+                           lo = std::min(lo, map.data[i]);
+                           hi = std::max(hi, map.data[i]);
+                         }
+                         f.y_spread = hi - lo;
                          for (size_t i = 0; i < cs; ++i) {
                            su += map.data[ys + i];
                            sv += map.data[ys + cs + i];

@@ -1,6 +1,7 @@
 // A real WebRTC viewer for tests: GStreamer webrtcbin (receive only, ICE on 127.0.0.1 only) →
-// H.264 depay → decoder → appsink, recording every decoded frame's arrival time, size and mean
-// colour, so a test can tell preview frames (blue) from final frames (red).
+// H.264 depay → decoder → appsink, recording every decoded frame's arrival time, size, mean colour
+// and luma spread, so a test can tell preview frames (blue) from final frames (red) and frames
+// with the overlay (bright text on a dark box) from clean ones.
 #pragma once
 
 #include <chrono>
@@ -19,8 +20,11 @@ struct DecodedFrame {
   int width = 0;
   int height = 0;
   double y = 0, u = 0, v = 0;  // plane means
+  int y_spread = 0;            // brightest minus darkest luma sample
   bool is_preview() const { return u > 170; }
   bool is_final() const { return v > 170; }
+  // Solid test colours stay within a few levels; the overlay's text and box span far more.
+  bool has_overlay() const { return y_spread > 60; }
 };
 
 class WhepReceiver {
