@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/cuda/CUDAStream.h>
+#include <c10/util/StringUtil.h>
 
 #include "core/engine/aten_device_tensor.h"
 #include "core/util/error.h"
@@ -13,15 +14,12 @@ namespace {
 
 constexpr std::string_view kContext = "cuda interop";
 
-std::string shape(const at::Tensor& t) {
-  std::string out = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) out += (i ? ", " : "") + std::to_string(t.size(i));
-  return out + "]";
-}
+std::string shape(const at::Tensor& t) { return c10::str(t.sizes()); }
 
 class CudaFrameInput final : public DeviceFrameInput {
  public:
-  CudaFrameInput(VulkanCompositor& compositor, int device) : compositor_(compositor), device_(device), bridge_(compositor, device) {}
+  CudaFrameInput(VulkanCompositor& compositor, int device)
+      : compositor_(compositor), device_(device), bridge_(compositor, device) {}
 
   FrameTicket submit_latent(const engine::DeviceTensor& latent, const Overlay* overlay) override {
     const at::Tensor& t = checked(latent, "latent");

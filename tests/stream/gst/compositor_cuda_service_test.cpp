@@ -2,8 +2,6 @@
 // previews (x0 latents) and final frames (VAE output) stay device tensors, CUDA writes them into the
 // compositors' shared buffers and Vulkan converts them: no frame is copied to the host before
 // conversion (the compositors' host-frame counter stays 0, every frame counts as a device frame).
-#include <gst/app/gstappsink.h>
-#include <gst/gst.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -11,8 +9,8 @@
 #include <thread>
 
 #include "core/engine/hunyuan_engine.h"
-#include "stream/stream_info.h"
 #include "stream/vulkan/cuda_frame_input.h"
+#include "tests/stream/gst/mp4_samples.h"
 #include "tests/web/service_fixture.h"
 
 namespace ditstream::testing {
@@ -23,24 +21,8 @@ using namespace std::chrono_literals;
 
 // H.264 samples in an mp4 (demuxed, not decoded: the GPU machine carries no software decoder).
 int mp4_frames(const std::filesystem::path& file) {
-  stream::init_streaming();
-  GError* error = nullptr;
-  GstElement* pipeline =
-      gst_parse_launch("filesrc name=src ! qtdemux ! h264parse ! appsink name=sink sync=false", &error);
-  if (error) throw std::runtime_error(error->message);
-  GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
-  g_object_set(src, "location", file.c_str(), nullptr);
-  gst_object_unref(src);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
   int n = 0;
-  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
-    ++n;
-    gst_sample_unref(sample);
-  }
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(sink);
-  gst_object_unref(pipeline);
+  for_each_mp4_sample(file, "", [&](GstSample*) { ++n; });
   return n;
 }
 

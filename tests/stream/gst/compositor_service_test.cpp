@@ -5,7 +5,6 @@
 // falls back to the CPU path when asked or when no Vulkan driver is found, says why in /healthz and
 // its log, and refuses to start when Vulkan was required but is missing.
 #include <fcntl.h>
-#include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
@@ -19,8 +18,8 @@
 #include <regex>
 #include <thread>
 
-#include "stream/stream_info.h"
 #include "stream/vulkan/cpu_conversions.h"
+#include "tests/stream/gst/mp4_samples.h"
 #include "tests/stream/gst/whep_receiver.h"
 #include "tests/web/service_fixture.h"
 
@@ -38,44 +37,28 @@ struct DecodedVideo {
   std::vector<std::vector<uint8_t>> frames;
 };
 
-// filesrc → qtdemux → H.264 decoder → videoconvert (which reads the stream's colorimetry) → `format`.
+// The recording decoded and converted by GStreamer (videoconvert reads the stream's colorimetry).
 DecodedVideo decode_mp4(const std::filesystem::path& file, const std::string& format) {
-  stream::init_streaming();
-  GError* error = nullptr;
-  GstElement* pipeline = gst_parse_launch(
-      ("filesrc name=src ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=" + format +
-       " ! appsink name=sink sync=false")
-          .c_str(),
-      &error);
-  if (error) throw std::runtime_error(error->message);
-  GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
-  g_object_set(src, "location", file.c_str(), nullptr);
-  gst_object_unref(src);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
   DecodedVideo out;
-  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
+  for_each_mp4_sample(file, "avdec_h264 ! videoconvert ! video/x-raw,format=" + format, [&](GstSample* sample) {
     GstVideoInfo info;
     gst_video_info_from_caps(&info, gst_sample_get_caps(sample));
     out.width = GST_VIDEO_INFO_WIDTH(&info);
     out.height = GST_VIDEO_INFO_HEIGHT(&info);
     GstVideoFrame frame;
-    if (gst_video_frame_map(&frame, &info, gst_sample_get_buffer(sample), GST_MAP_READ)) {
-      std::vector<uint8_t> packed;
-      for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(&frame); ++p) {
-        const auto* data = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, p));
-        const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, p);
-        const int row = GST_VIDEO_FRAME_COMP_WIDTH(&frame, p) * GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, p);
-        for (int y = 0; y < GST_VIDEO_FRAME_COMP_HEIGHT(&frame, p); ++y) packed.insert(packed.end(), data + y * stride, data + y * stride + row);
+    if (!gst_video_frame_map(&frame, &info, gst_sample_get_buffer(sample), GST_MAP_READ)) return;
+    std::vector<uint8_t> packed;
+    for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(&frame); ++p) {
+      const auto* data = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, p));
+      const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, p);
+      const int row = GST_VIDEO_FRAME_COMP_WIDTH(&frame, p) * GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, p);
+      for (int y = 0; y < GST_VIDEO_FRAME_COMP_HEIGHT(&frame, p); ++y) {
+        packed.insert(packed.end(), data + y * stride, data + y * stride + row);
       }
-      out.frames.push_back(std::move(packed));
-      gst_video_frame_unmap(&frame);
     }
-    gst_sample_unref(sample);
-  }
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(sink);
-  gst_object_unref(pipeline);
+    out.frames.push_back(std::move(packed));
+    gst_video_frame_unmap(&frame);
+  });
   return out;
 }
 
