@@ -50,10 +50,12 @@ JobCompositor::FinalFrames JobCompositor::final_frames(const engine::FrameChunk&
     in_flight.pop_front();
   };
   for (size_t i = 0; i < n; ++i) {
-    require(chunk.frames[i] != nullptr, kContext, "frames", "frame " + std::to_string(i) + " of the chunk has no pixels");
+    require(chunk.frames[i] != nullptr, kContext, "frames",
+            "frame " + std::to_string(i) + " of the chunk has no pixels");
     const float done = float(chunk.first_frame + int(i) + 1) / float(std::max(1, chunk.frames_total));
     const Overlay overlay{steps, steps, last ? "done" : "decoding", std::min(1.0f, done)};
-    for (auto [layer, target] : {std::pair{&overlay, &out.shown[i]}, std::pair{static_cast<const Overlay*>(nullptr), &out.recorded[i]}}) {
+    for (auto [layer, target] :
+         {std::pair{&overlay, &out.shown[i]}, std::pair{static_cast<const Overlay*>(nullptr), &out.recorded[i]}}) {
       if (in_flight.size() == static_cast<size_t>(compositor_->slots())) collect_oldest();
       in_flight.emplace_back(submit(*chunk.frames[i], layer), target);
     }
@@ -83,8 +85,8 @@ FrameTicket JobCompositor::submit(const engine::RgbFrame& frame, const Overlay* 
 
 FrameTicket JobCompositor::submit(const engine::LatentFrame& latent, const Overlay* overlay) {
   require(latent.channels == kLatentChannels, kContext, "latent.channels",
-          "is " + std::to_string(latent.channels) + "; the preview factors are for " +
-              std::to_string(kLatentChannels) + " latent channels");
+          "is " + std::to_string(latent.channels) + "; the preview factors are for " + std::to_string(kLatentChannels) +
+              " latent channels");
   if (latent.device && device_input_) return device_input_->submit_latent(*latent.device, overlay);
   const LatentFrameDesc desc{latent.height, latent.width, 0, 0};
   const std::vector<float> copied = latent.device ? latent.device->to_host_float() : std::vector<float>{};

@@ -47,7 +47,8 @@ struct EngineFlags {
 
 struct CompositorFlags {
   std::string backend = "auto";
-  std::filesystem::path preview_factors = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "hunyuan_video_latent_rgb.json";
+  std::filesystem::path preview_factors =
+      std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "hunyuan_video_latent_rgb.json";
 };
 
 // The engine options of one rank: a rank of several takes the GPU of its local rank.

@@ -221,7 +221,8 @@ void HunyuanEngine::Impl::run_job(const JobRequest& request, const EventSink* em
   const bool done = model::vae::decode_streaming(
       *s.vae, result.latents, model::vae::ChunkPlan{}, streaming,
       [&](const at::Tensor& frames, int64_t first_frame) {
-        (*emit)(FrameChunk{static_cast<int>(first_frame), request.frames, seconds_since(chunk_start), final_frames(frames)});
+        (*emit)(FrameChunk{static_cast<int>(first_frame), request.frames, seconds_since(chunk_start),
+                           final_frames(frames)});
         chunk_start = Clock::now();
       },
       [&] { return s.agreed_stop(stop_wanted()); }, s.world());

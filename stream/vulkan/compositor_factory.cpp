@@ -15,8 +15,7 @@ std::shared_ptr<const VulkanKernels> make_kernels(const CompositorOptions& o) {
 
 std::string vulkan_reason(BackendChoice choice, const vk::VulkanContext& ctx) {
   return std::string(choice == BackendChoice::vulkan ? "requested" : "auto") + ": " +
-         (ctx.is_cpu_device() ? "no GPU Vulkan driver, the shaders run on the CPU device"
-                              : "a Vulkan GPU was found");
+         (ctx.is_cpu_device() ? "no GPU Vulkan driver, the shaders run on the CPU device" : "a Vulkan GPU was found");
 }
 
 }  // namespace
@@ -48,8 +47,8 @@ CompositorFactory::CompositorFactory(CompositorOptions defaults, std::shared_ptr
       try {
         kernels_ = make_kernels(defaults_);
         info_ = {CompositorBackend::vulkan, kernels_->context().device_name(),
-                 vulkan_reason(defaults_.backend, kernels_->context()) + "; no interop with " + interop->name() +
-                     " (" + e.what() + "), its frames are copied to the host first",
+                 vulkan_reason(defaults_.backend, kernels_->context()) + "; no interop with " + interop->name() + " (" +
+                     e.what() + "), its frames are copied to the host first",
                  false};
         log::warn("compositor: Vulkan on {}: {}", info_.device, info_.reason);
         return;

@@ -237,7 +237,8 @@ FrameTicket VulkanCompositor::record_and_submit(Slot& slot, const Job& job) {
     PreviewPush push{w, h, uint32_t(d.width), uint32_t(d.height), uint32_t(d.offset),
                      uint32_t(d.channel_stride ? d.channel_stride : int64_t(d.height) * d.width)};
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, kernels_->preview().get());
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, kernels_->preview().layout(), 0, 1, &slot.preview_set, 0, nullptr);
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, kernels_->preview().layout(), 0, 1,
+                            &slot.preview_set, 0, nullptr);
     vkCmdPushConstants(cmd, kernels_->preview().layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(push), &push);
     vkCmdDispatch(cmd, groups(w, 8), groups(h, 8), 1);
     compute_barrier(cmd);

@@ -33,7 +33,8 @@ engine::LatentPtr SyntheticEngine::solid_latent(int width, int height, uint8_t r
     for (int i = 0; i < 3; ++i)
       for (int j = 0; j < 3; ++j) m[i][j] += double(row[i]) * row[j];
   const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
-                     m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+                     m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                     m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
   double inv[3][3];
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j) {
@@ -65,8 +66,8 @@ void SyntheticEngine::run(const engine::JobRequest& request, const engine::Event
     cancel.throw_if_canceled();
     const bool reused = request.cache_threshold > 0 && step % 2 == 0;
     emit(engine::Progress{step, request.steps, reused, std::chrono::duration<double>(Clock::now() - t0).count()});
-    emit(engine::PreviewFrame{step, request.steps, nullptr,
-                              solid_latent(std::max(1, request.width / 8), std::max(1, request.height / 8), 0, 0, 200)});
+    const int lw = std::max(1, request.width / 8), lh = std::max(1, request.height / 8);
+    emit(engine::PreviewFrame{step, request.steps, nullptr, solid_latent(lw, lh, 0, 0, 200)});
   }
   // Causal VAE rhythm: the first latent frame decodes to 1 frame, each later one to 4.
   int done = 0;

@@ -46,9 +46,10 @@ TEST(CudaFramePath, TinyJobOnACudaEngineTakesNoHostCopyBeforeConversion) {
   ASSERT_EQ(health["compositor"]["cuda_interop"], true) << health.dump();
 
   const int steps = 4, frames = 9;
-  const auto posted = http_request(port, "POST", "/v1/videos",
-                                   R"({"prompt":"a tiny fox on the GPU","width":64,"height":48,"frames":9,"steps":4,"fps":8})",
-                                   {{"Content-Type", "application/json"}});
+  const auto posted =
+      http_request(port, "POST", "/v1/videos",
+                   R"({"prompt":"a tiny fox on the GPU","width":64,"height":48,"frames":9,"steps":4,"fps":8})",
+                   {{"Content-Type", "application/json"}});
   ASSERT_EQ(posted.status, 202) << posted.body;
   const std::string id = json::parse(posted.body)["id"];
   json job;

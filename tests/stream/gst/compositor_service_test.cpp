@@ -64,7 +64,10 @@ DecodedVideo decode_mp4(const std::filesystem::path& file, const std::string& fo
 
 std::string ffprobe_colour(const std::filesystem::path& file) {
   FILE* p = popen(("ffprobe -v error -select_streams v:0 -show_entries stream=color_space,color_range,chroma_location "
-                   "-of json '" + file.string() + "'").c_str(), "r");
+                   "-of json '" +
+                   file.string() + "'")
+                      .c_str(),
+                  "r");
   std::string out;
   char buf[4096];
   size_t n;
@@ -121,7 +124,8 @@ TEST(CompositorService, FramesGoThroughVulkanAndTheRecordingHasTheReferenceColou
   EXPECT_NE(odd.body.find("width: 65 is not a multiple of 16"), std::string::npos) << odd.body;
 
   const int steps = 6, frames = 9;
-  const std::string id = submit(s.port(), R"({"prompt":"vulkan frames","width":64,"height":48,"steps":6,"frames":9,"fps":8})");
+  const std::string id =
+      submit(s.port(), R"({"prompt":"vulkan frames","width":64,"height":48,"steps":6,"frames":9,"fps":8})");
   std::unique_ptr<WhepReceiver> viewer;
   join(s.port(), id, viewer);
   // Previews (blue) and the first pass of the final frames (red) carry the overlay.
@@ -195,9 +199,18 @@ TEST(CompositorService, FramesGoThroughVulkanAndTheRecordingHasTheReferenceColou
 class ServeProcess {
  public:
   ServeProcess(const std::filesystem::path& dir, std::vector<std::string> flags, bool hide_vulkan) {
-    std::vector<std::string> args = {DITSTREAM_BINARY, "serve", "--bind", "127.0.0.1", "--port", "0",
-                                     "--recordings", (dir / "recordings").string(), "--db", (dir / "jobs.db").string(),
-                                     "--ice-interface", "127.0.0.1"};
+    std::vector<std::string> args = {DITSTREAM_BINARY,
+                                     "serve",
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--port",
+                                     "0",
+                                     "--recordings",
+                                     (dir / "recordings").string(),
+                                     "--db",
+                                     (dir / "jobs.db").string(),
+                                     "--ice-interface",
+                                     "127.0.0.1"};
     args.insert(args.end(), flags.begin(), flags.end());
     std::filesystem::create_directories(dir);
     int fds[2];
@@ -282,7 +295,8 @@ TEST(CompositorService, CpuChoiceAndMissingVulkanFallBackAndSaySo) {
     EXPECT_NE(c["reason"].get<std::string>().find("VK_DRIVER_FILES"), std::string::npos) << c.dump();
     EXPECT_NE(serve.log().find("converting frames on the CPU"), std::string::npos) << serve.log();
     // A job still streams and records, through the CPU back-end.
-    const std::string id = submit(serve.port(), R"({"prompt":"cpu path","width":32,"height":32,"steps":2,"frames":5,"fps":8})");
+    const std::string id =
+        submit(serve.port(), R"({"prompt":"cpu path","width":32,"height":32,"steps":2,"frames":5,"fps":8})");
     ASSERT_TRUE(wait_for_status(serve.port(), id, "completed", 60s)) << serve.log();
     EXPECT_EQ(http_request(serve.port(), "GET", "/v1/videos/" + id + "/content").status, 200);
   }

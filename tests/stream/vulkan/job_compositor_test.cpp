@@ -77,7 +77,8 @@ class HostBackedDeviceTensor final : public engine::DeviceTensor {
 
 std::vector<uint8_t> latent_reference(const engine::LatentFrame& l, int width, int height, const Overlay* overlay) {
   std::vector<uint32_t> rgba(size_t(width) * height);
-  cpu::latent_preview(l.host.data(), {l.height, l.width}, LatentRgbFactors::hunyuan_video(), width, height, rgba.data());
+  cpu::latent_preview(l.host.data(), {l.height, l.width}, LatentRgbFactors::hunyuan_video(), width, height,
+                      rgba.data());
   return cpu_i420(rgba.data(), {SampleType::u8, PixelLayout::rgba8}, width, height, overlay);
 }
 
@@ -96,9 +97,9 @@ TEST_P(JobCompositorTest, PreviewIsTheLatentDrawnWithTheDenoisingOverlay) {
   // A picture instead of a latent (a real decode of x0) gets the same overlay.
   const auto picture = random_picture(80, 48, 2);
   const Overlay third{3, 5, "denoising"};
-  EXPECT_LE(max_diff(frames.preview({3, 5, picture, nullptr}).bytes,
-                     cpu_i420(picture->rgb.data(), kHostRgb, 80, 48, &third)),
-            1);
+  EXPECT_LE(
+      max_diff(frames.preview({3, 5, picture, nullptr}).bytes, cpu_i420(picture->rgb.data(), kHostRgb, 80, 48, &third)),
+      1);
   EXPECT_EQ(f->counters().host_frames, 2u);
   EXPECT_EQ(f->counters().device_frames, 0u);
 }
@@ -148,7 +149,8 @@ TEST_P(JobCompositorTest, DeviceFramesWithoutDeviceInputAreCopiedToTheHost) {
   auto latent = std::make_shared<engine::LatentFrame>(engine::LatentFrame{kLatentChannels, 4, 4, {}, nullptr});
   latent->device = std::make_shared<HostBackedDeviceTensor>(std::vector<int64_t>{16, 4, 4}, host_latent->host);
   const Overlay overlay{1, 4, "denoising"};
-  EXPECT_LE(max_diff(frames.preview({1, 4, nullptr, latent}).bytes, latent_reference(*host_latent, 32, 32, &overlay)), 1);
+  EXPECT_LE(max_diff(frames.preview({1, 4, nullptr, latent}).bytes, latent_reference(*host_latent, 32, 32, &overlay)),
+            1);
   EXPECT_EQ(f->counters().host_frames, 3u);
   EXPECT_EQ(f->counters().device_frames, 0u);
 }
@@ -165,8 +167,11 @@ TEST_P(JobCompositorTest, FramesItCannotTakeAreNamed) {
       EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
     }
   };
-  expect_field([&] { frames.final_frames({0, 1, 0, {random_picture(32, 32, 1)}}, 4); }, "frame",
-               "is 32x32; the job streams 64x32");
+  expect_field(
+      [&] {
+        frames.final_frames({0, 1, 0, {random_picture(32, 32, 1)}}, 4);
+      },
+      "frame", "is 32x32; the job streams 64x32");
   auto short_frame = std::make_shared<engine::RgbFrame>(engine::RgbFrame{64, 32, std::vector<uint8_t>(10), nullptr});
   expect_field([&] { frames.final_frames({0, 1, 0, {short_frame}}, 4); }, "frame", "holds 10 bytes");
   auto latent = random_latent(8, 4, 1);
@@ -195,7 +200,8 @@ TEST(CompositorFactory, OneVulkanContextServesEverySizeAndThread) {
       for (uint32_t i = 0; i < 6; ++i) {
         const auto picture = random_picture(w, h, 100 + i);
         const auto out = frames.final_frames({int(i), 6, 0, {picture}}, 2);
-        worst = std::max(worst.load(), max_diff(out.recorded[0].bytes, cpu_i420(picture->rgb.data(), kHostRgb, w, h, nullptr)));
+        worst = std::max(worst.load(),
+                         max_diff(out.recorded[0].bytes, cpu_i420(picture->rgb.data(), kHostRgb, w, h, nullptr)));
       }
     });
   }
@@ -224,7 +230,10 @@ TEST(CompositorFactory, MissingVulkanIsAStartUpErrorWhenRequiredAndAFallbackOthe
   EXPECT_EQ(fallback->info().device, "host");
   EXPECT_NE(fallback->info().reason.find("Vulkan is not usable"), std::string::npos) << fallback->info().reason;
   unsetenv("VK_ICD_FILENAMES");
-  if (saved) setenv("VK_DRIVER_FILES", restore.c_str(), 1); else unsetenv("VK_DRIVER_FILES");
+  if (saved)
+    setenv("VK_DRIVER_FILES", restore.c_str(), 1);
+  else
+    unsetenv("VK_DRIVER_FILES");
   EXPECT_EQ(factory(BackendChoice::cpu)->info().reason, "requested");
 }
 
