@@ -72,8 +72,12 @@ I420Frame to_i420(const engine::RgbFrame& rgb, int width, int height) {
   return out;
 }
 
+namespace {
+int label_scale(int height) { return std::max(1, height / 48); }
+}  // namespace
+
 void draw_label(I420Frame& frame, std::string_view text) {
-  const int scale = std::max(1, frame.height / 48);
+  const int scale = label_scale(frame.height);
   const int margin = scale;
   const int box_w = static_cast<int>(text.size()) * 4 * scale + margin;
   const int box_h = 5 * scale + 2 * margin;
@@ -99,6 +103,58 @@ void draw_label(I420Frame& frame, std::string_view text) {
     }
     pen += 4 * scale;
   }
+}
+
+std::optional<std::string> read_label(std::span<const uint8_t> luma, int width, int height) {
+  if (width <= 0 || height <= 0 || luma.size() < static_cast<size_t>(width) * static_cast<size_t>(height)) return std::nullopt;
+  const int scale = label_scale(height);
+  const int margin = scale;
+  // Mean of the middle third of the cell whose top-left pixel is (x, y): glyph cells are 16 or 235
+  // when drawn, and their middle keeps that after encoding.
+  auto lit = [&](int x, int y) -> std::optional<bool> {
+    const int inset = scale / 3, size = std::max(1, scale - 2 * inset);
+    if (x + inset + size > width || y + inset + size > height) return std::nullopt;
+    int sum = 0;
+    for (int dy = 0; dy < size; ++dy) {
+      for (int dx = 0; dx < size; ++dx) sum += luma[static_cast<size_t>((y + inset + dy) * width + x + inset + dx)];
+    }
+    return sum / (size * size) > 126;
+  };
+  std::string text;
+  int pen = margin;
+  while (true) {
+    // Every glyph lights its left column somewhere; an all-dark left column is the box's end.
+    bool left_lit = false;
+    for (int row = 0; row < 5; ++row) {
+      const auto l = lit(pen, margin + row * scale);
+      if (!l) return std::nullopt;
+      left_lit = left_lit || *l;
+    }
+    if (!left_lit) break;
+    std::array<uint8_t, 5> rows{};
+    for (int row = 0; row < 5; ++row) {
+      for (int col = 0; col < 4; ++col) {
+        const auto l = lit(pen + col * scale, margin + row * scale);
+        if (!l) return std::nullopt;
+        if (col == 3 && *l) return std::nullopt;  // the gap between glyphs is dark
+        if (col < 3 && *l) rows[static_cast<size_t>(row)] |= static_cast<uint8_t>(4 >> col);
+      }
+    }
+    const auto g = std::find(kGlyphs.begin(), kGlyphs.end(), rows);
+    if (g == kGlyphs.end()) return std::nullopt;
+    const auto index = g - kGlyphs.begin();
+    text += index == 10 ? '/' : static_cast<char>('0' + index);
+    pen += 4 * scale;
+  }
+  if (text.empty()) return std::nullopt;
+  // The box's margins above and below the glyphs are dark along the whole text.
+  for (int x = 0; x + scale <= pen; x += scale) {
+    for (int y : {0, margin + 5 * scale}) {
+      const auto l = lit(x, y);
+      if (!l || *l) return std::nullopt;
+    }
+  }
+  return text;
 }
 
 }  // namespace ditstream::stream

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -18,5 +21,9 @@ I420Frame to_i420(const engine::RgbFrame& rgb, int width, int height);
 
 // Draws `text` (digits and '/') in white on a dark box in the top-left corner.
 void draw_label(I420Frame& frame, std::string_view text);
+
+// Reads back what draw_label drew from a luma plane (also after lossy encoding: each glyph cell
+// is judged by its centre), or nullopt when the corner holds no such label.
+std::optional<std::string> read_label(std::span<const uint8_t> luma, int width, int height);
 
 }  // namespace ditstream::stream

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "core/util/error.h"
@@ -60,6 +61,40 @@ TEST(FrameConvert, LabelDrawsDigitsInTheCorner) {
   }
   EXPECT_GT(bright, 10);
   for (int y = 32; y < 64; ++y) EXPECT_EQ(frame.y()[y * 64 + 40], 16);  // the rest is untouched
+}
+
+// A frame of random luma (what a preview of random weights looks like), optionally labelled, with
+// `noise` added afterwards as lossy encoding would.
+stream::I420Frame noisy_frame(int w, int h, const char* label, int noise, uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto frame = stream::I420Frame::black(w, h);
+  for (auto& v : frame.y()) v = static_cast<uint8_t>(16 + rng() % 220);
+  if (label) stream::draw_label(frame, label);
+  std::uniform_int_distribution<int> jitter(-noise, noise);
+  for (auto& v : frame.y()) v = static_cast<uint8_t>(std::clamp(v + jitter(rng), 0, 255));
+  return frame;
+}
+
+TEST(FrameConvert, LabelReadsBackAtEverySizeAndThroughNoise) {
+  for (const auto& [w, h] : std::vector<std::pair<int, int>>{{64, 64}, {256, 256}, {960, 544}, {1280, 720}}) {
+    for (const char* text : {"1/30", "17/30", "30/30", "3/8", "100/100"}) {
+      const auto frame = noisy_frame(w, h, text, h >= 256 ? 40 : 0, static_cast<uint32_t>(w + h));
+      EXPECT_EQ(stream::read_label(frame.y(), w, h), std::optional<std::string>(text)) << w << "x" << h << " " << text;
+    }
+  }
+}
+
+TEST(FrameConvert, NoLabelIsReadWhereNoneWasDrawn) {
+  for (uint32_t seed = 0; seed < 20; ++seed) {
+    const auto frame = noisy_frame(960, 544, nullptr, 0, seed);
+    EXPECT_EQ(stream::read_label(frame.y(), 960, 544), std::nullopt) << seed;
+  }
+  const auto black = stream::I420Frame::black(960, 544);
+  EXPECT_EQ(stream::read_label(black.y(), 960, 544), std::nullopt);
+  auto white = black;
+  std::fill(white.y().begin(), white.y().end(), uint8_t{235});
+  EXPECT_EQ(stream::read_label(white.y(), 960, 544), std::nullopt);
+  EXPECT_EQ(stream::read_label(black.y(), 960, 600), std::nullopt);  // a plane too small for the size
 }
 
 TEST(JsonConfig, ReadsNestedSubcommandOptionsArraysAndFlags) {
