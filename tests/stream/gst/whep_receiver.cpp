@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "stream/frame_convert.h"
 #include "stream/gst/gst_util.h"
 #include "stream/gst/ice_config.h"
 #include "stream/stream_info.h"
@@ -25,6 +26,14 @@ GstStructure* wait_reply(GstPromise* p) {
 
 WhepReceiver::WhepReceiver() {
   stream::init_streaming();
+  for (const char* name : {"avdec_h264", "openh264dec"}) {
+    if (GstElementFactory* f = gst_element_factory_find(name)) {
+      gst_object_unref(f);
+      decoder_ = name;
+      break;
+    }
+  }
+  if (decoder_.empty()) throw std::runtime_error("no H.264 decoder: neither avdec_h264 (gst-libav) nor openh264dec");
   pipeline_ = gst_pipeline_new("whep-receiver");
   webrtc_ = gst_element_factory_make("webrtcbin", "recv");
   g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 0, nullptr);
@@ -52,10 +61,9 @@ void WhepReceiver::on_pad_added(GstElement*, GstPad* pad, void* self_ptr) {
   auto* self = static_cast<WhepReceiver*>(self_ptr);
   if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
   GError* error = nullptr;
-  GstElement* bin = gst_parse_bin_from_description(
-      "rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 ! "
-      "appsink name=sink emit-signals=true sync=false",
-      TRUE, &error);
+  const std::string description = "rtph264depay ! h264parse ! " + self->decoder_ +
+                                  " ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink emit-signals=true sync=false";
+  GstElement* bin = gst_parse_bin_from_description(description.c_str(), TRUE, &error);
   if (error) {
     g_error_free(error);
     return;
@@ -85,6 +93,7 @@ void WhepReceiver::on_pad_added(GstElement*, GstPad* pad, void* self_ptr) {
                          f.y = sy / static_cast<double>(ys);
                          f.u = su / static_cast<double>(cs);
                          f.v = sv / static_cast<double>(cs);
+                         f.label = stream::read_label({map.data, ys}, f.width, f.height);
                        }
                        gst_buffer_unmap(buffer, &map);
                      }

@@ -1,11 +1,13 @@
 // A real WebRTC viewer for tests: GStreamer webrtcbin (receive only, ICE on 127.0.0.1 only) →
-// H.264 depay → decoder → appsink, recording every decoded frame's arrival time, size and mean
-// colour, so a test can tell preview frames (blue) from final frames (red).
+// H.264 depay → decoder (libav's, or OpenH264 where libav is absent) → appsink, recording every
+// decoded frame's arrival time, size, mean colour and step label, so a test can tell preview
+// frames (blue, or labelled "step/steps") from final frames (red, or unlabelled).
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@ struct DecodedFrame {
   int width = 0;
   int height = 0;
   double y = 0, u = 0, v = 0;  // plane means
+  std::optional<std::string> label;  // the "step/steps" label a preview carries (stream::read_label)
   bool is_preview() const { return u > 170; }
   bool is_final() const { return v > 170; }
 };
@@ -31,6 +34,8 @@ class WhepReceiver {
   std::string create_offer();
   void accept_answer(const std::string& sdp);
   std::vector<DecodedFrame> frames() const;
+  // The H.264 decoder element in use.
+  const std::string& decoder() const { return decoder_; }
   // Waits until `pred(frames)` holds or the timeout passes; returns whether it held.
   template <class Pred>
   bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
@@ -42,6 +47,7 @@ class WhepReceiver {
   static void on_pad_added(GstElement* webrtc, GstPad* pad, void* self);
   GstElement* pipeline_ = nullptr;
   GstElement* webrtc_ = nullptr;
+  std::string decoder_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<DecodedFrame> frames_;
