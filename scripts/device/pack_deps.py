@@ -171,12 +171,34 @@ def system_path(soname):
     return None
 
 
-def boost_headers(build_dir):
+# Headers the machine's own toolchain brings (C library, kernel, C++ library, compiler).
+TOOLCHAIN = re.compile(r"^(libc6-dev|linux-libc-dev|libstdc\+\+-\d+-dev|libgcc-\d+-dev|gcc-\d+|libcrypt-dev)$")
+
+
+def used_headers(build_dir):
+    """Every file under /usr that the build's compiled files include (ninja's dependency records)."""
     out = run("ninja", "-C", build_dir, "-t", "deps")
-    headers = {line.strip() for line in out.splitlines() if "/usr/include/boost/" in line}
-    if not headers:
+    headers = {line.strip() for line in out.splitlines() if line.startswith("    /usr/")}
+    headers = {h for h in headers if not h.startswith(("/usr/local/", "/usr/lib/gcc/"))}  # CUDA, compiler
+    if not any("/usr/include/boost/" in h for h in headers):
         sys.exit(f"{build_dir}: no Boost headers in the dependency records; build the service there first")
-    return {h.lstrip("/") for h in headers} | {"usr/include/boost/version.hpp"}
+    return headers
+
+
+def check_headers(headers, root):
+    """Every used header is in the prefix or comes with the toolchain."""
+    missing = sorted(h for h in headers if not os.path.exists(os.path.join(root, h.lstrip("/"))))
+    owners = {}
+    for i in range(0, len(missing), 200):
+        r = subprocess.run(["dpkg", "-S"] + missing[i:i + 200], capture_output=True, text=True)
+        for line in r.stdout.splitlines():
+            pkgs, path = line.split(": ", 1)
+            for pkg in pkgs.split(", "):
+                owners.setdefault(path, set()).add(pkg.split(":")[0])
+    bad = [f"{h} ({', '.join(sorted(owners.get(h, {'no package'})))})" for h in missing
+           if not any(TOOLCHAIN.match(p) for p in owners.get(h, ()))]
+    if bad:
+        sys.exit("headers the build includes but the prefix lacks:\n  " + "\n  ".join(bad))
 
 
 def keep(rel, boost):
@@ -202,7 +224,8 @@ def main():
     ap.add_argument("--out", default=".deps/e2e/prefix.tar.xz")
     args = ap.parse_args()
 
-    boost = boost_headers(args.build_dir)
+    headers = used_headers(args.build_dir)
+    boost = {h.lstrip("/") for h in headers if h.startswith("/usr/include/boost/")} | {"usr/include/boost/version.hpp"}
     pc_modules = pc_closure(PC_MODULES)
     packages = set(BUILD_PACKAGES) | set(RUN_PACKAGES) | {owner(pc_file(m)) for m in pc_modules}
     with tempfile.TemporaryDirectory() as tmp:
@@ -266,6 +289,7 @@ def main():
                 if os.path.islink(p) and not os.path.exists(p):
                     os.remove(p)
 
+        check_headers(headers, root)
         # pkg-config from the prefix alone must answer for every module CMake asks for.
         pc_dirs = [os.path.join(libdir, "pkgconfig"), os.path.join(root, "usr", "share", "pkgconfig")]
         env = dict(os.environ, PKG_CONFIG_LIBDIR=":".join(pc_dirs), PKG_CONFIG_PATH="", PKG_CONFIG_SYSROOT_DIR=root)

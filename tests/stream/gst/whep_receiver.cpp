@@ -24,14 +24,16 @@ GstStructure* wait_reply(GstPromise* p) {
 
 }  // namespace
 
-WhepReceiver::WhepReceiver() {
+WhepReceiver::WhepReceiver(const std::string& decoder) {
   stream::init_streaming();
-  for (const char* name : {"avdec_h264", "openh264dec"}) {
-    if (GstElementFactory* f = gst_element_factory_find(name)) {
+  for (const std::string& name : {decoder, std::string("avdec_h264"), std::string("openh264dec")}) {
+    if (name.empty()) continue;
+    if (GstElementFactory* f = gst_element_factory_find(name.c_str())) {
       gst_object_unref(f);
       decoder_ = name;
       break;
     }
+    if (name == decoder) throw std::runtime_error("no GStreamer element " + decoder);
   }
   if (decoder_.empty()) throw std::runtime_error("no H.264 decoder: neither avdec_h264 (gst-libav) nor openh264dec");
   pipeline_ = gst_pipeline_new("whep-receiver");
@@ -61,7 +63,12 @@ void WhepReceiver::on_pad_added(GstElement*, GstPad* pad, void* self_ptr) {
   auto* self = static_cast<WhepReceiver*>(self_ptr);
   if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
   GError* error = nullptr;
-  const std::string description = "rtph264depay ! h264parse ! " + self->decoder_ +
+  // OpenH264 accepts only caps that name the profile, which the parser knows from the first SPS
+  // but WebRTC's SDP does not carry: the service sends constrained baseline, said here up front.
+  const std::string decoder = self->decoder_ == "openh264dec"
+                                  ? "video/x-h264,profile=constrained-baseline ! openh264dec"
+                                  : self->decoder_;
+  const std::string description = "rtph264depay ! h264parse ! " + decoder +
                                   " ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink emit-signals=true sync=false";
   GstElement* bin = gst_parse_bin_from_description(description.c_str(), TRUE, &error);
   if (error) {

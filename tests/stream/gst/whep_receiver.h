@@ -28,7 +28,8 @@ struct DecodedFrame {
 
 class WhepReceiver {
  public:
-  WhepReceiver();
+  // `decoder`: the H.264 decoder element; empty picks avdec_h264, else openh264dec.
+  explicit WhepReceiver(const std::string& decoder = "");
   ~WhepReceiver();
   // The offer with every local candidate (non-trickle, as WHEP clients without trickle send it).
   std::string create_offer();
