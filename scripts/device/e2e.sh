@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole service end to end on the GPU machine at full HunyuanVideo size (random weights), side
 # by side with diffusers, in one command (issue: end to end against diffusers):
-#   build      ditstream and its client bench_e2e with CUDA (sm_90a, service on), nothing else
+#   build      ditstream, its client bench_e2e and the GPU memory gauge test, with CUDA (sm_90a),
+#              service on; nothing else
 #   model      a full-size random-weight diffusers folder (scripts/make_random_model.py, ~42 GB)
 #   diffusers  the same job in diffusers' HunyuanVideoPipeline, call → mp4 (diffusers_e2e.py)
 #   ditstream  per GPU count in GPUS: `ditstream serve` on 127.0.0.1 (ICE on 127.0.0.1, NCCL
@@ -11,7 +12,9 @@
 #   clean      deletes the model folder and the videos (the disk holds 64 GB)
 # Phases run in that order, those named in PHASES. Results that later phases need (the diffusers
 # numbers, the model, the build) stay in $STATE and build-e2e/ while the machine stays warm, so a
-# run may be split over calls, e.g. PHASES="build model diffusers" then PHASES="ditstream report clean".
+# run may be split over calls, e.g. PHASES="build model diffusers" then PHASES="ditstream report clean"
+# (a phase that finds no model or build makes them first; an earlier call's $OUT/diffusers.json,
+# copied to .deps/e2e/diffusers.json, gives the diffusers numbers to a call on a fresh machine).
 #
 # Before the GPU run, on the Debian 12 development machine, after a full build with the service:
 #   scripts/device/e2e.sh --pack          # → .deps/e2e/prefix.tar.xz (~26 MiB)
@@ -28,7 +31,7 @@
 # MODEL_DIR (/dev/shm when it has room, else $STATE/model), BUILD_DIR (build-e2e), PORT (18480),
 # STATE (/tmp/ditstream-e2e), OUT (/tmp/ditstream-e2e-out), CPU=1 (a dry run on a machine without
 # a GPU: tiny shapes on the CPU, the model shrunk to one layer of tiny widths), PYTHON.
-# Under $OUT (at most 8 files): e2e.log (everything printed), build.log, diffusers.log,
+# Under $OUT (at most 8 files): e2e.log (everything printed), build.log, diffusers.json (its numbers),
 # serve-<N>gpu.log, e2e.json (the record), e2e-report.md (table and timelines), timelines.json.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -70,11 +73,15 @@ PYTHON=${PYTHON:-$DITSTREAM_PYTHON}
 say "phases: $PHASES; GPUS=$GPUS CASES=$CASES WARMUP_STEPS=$WARMUP_STEPS device=$DEVICE"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader
 
-if [ -z "${MODEL_DIR:-}" ]; then
+if [ -z "${MODEL_DIR:-}" ]; then  # a folder an earlier call made, else memory when it has room
   shm_free=$(df -B1 --output=avail /dev/shm 2>/dev/null | tail -1 || echo 0)
-  if [ "$CPU" != 1 ] && [ "${shm_free:-0}" -gt 50000000000 ]; then MODEL_DIR=/dev/shm/ditstream-e2e-model
+  if [ -f /dev/shm/ditstream-e2e-model/.complete ]; then MODEL_DIR=/dev/shm/ditstream-e2e-model
+  elif [ -f "$STATE/model/.complete" ]; then MODEL_DIR=$STATE/model
+  elif [ "$CPU" != 1 ] && [ "${shm_free:-0}" -gt 50000000000 ]; then MODEL_DIR=/dev/shm/ditstream-e2e-model
   else MODEL_DIR=$STATE/model; fi
 fi
+# The diffusers numbers of an earlier call on a machine since given back, carried in .deps/e2e/.
+if [ ! -f "$STATE/diffusers.json" ] && [ -f .deps/e2e/diffusers.json ]; then cp .deps/e2e/diffusers.json "$STATE/"; fi
 
 # GPU memory as nvidia-smi sees it (the whole process: context, allocator reserve), sampled every
 # 0.5 s while a job runs; the peak per GPU goes to $STATE/results/smi-<name>.txt.
@@ -98,7 +105,7 @@ build() {
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cuda_flags[@]}" -DDITSTREAM_SERVICE=ON \
     -DDITSTREAM_PYTHON="$PYTHON" -DDITSTREAM_CHARTJS="$DEPS_PREFIX/usr/share/javascript/chart.js/chart.min.js" \
     ${CMAKE_ARGS:-} >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; return 1; }
-  cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}" --target ditstream bench_e2e >>"$OUT/build.log" 2>&1 ||
+  cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}" --target ditstream bench_e2e device_memory_tests >>"$OUT/build.log" 2>&1 ||
     { grep -E -B2 -A12 "error|FAILED" "$OUT/build.log" | head -80; return 1; }
   echo "built ditstream and bench_e2e in $(($(date +%s) - t)) s"
 }
@@ -115,6 +122,8 @@ check_runtime() {
   gst-inspect-1.0 avdec_h264 >/dev/null 2>&1 || gst-inspect-1.0 openh264dec >/dev/null 2>&1 || missing="$missing openh264dec"
   [ -z "$missing" ] || { echo "GStreamer elements missing:$missing"; return 1; }
   echo "runtime check: libraries resolve, GStreamer elements present"
+  # The GPU memory gauges the report reads (skips without a GPU).
+  "$BUILD_DIR/tests/engine/device_memory_tests" 2>&1 | grep -E "^\[  (PASSED|FAILED|SKIPPED) "
 }
 
 make_model() {
@@ -253,7 +262,8 @@ if has_phase ditstream || has_phase diffusers; then
   [ -f "$MODEL_DIR/.complete" ] || { say "model → $MODEL_DIR (needed, not there)"; make_model || fail "model"; }
 fi
 if has_phase ditstream; then
-  [ -x "$BUILD_DIR/web/ditstream" ] && [ -x "$BUILD_DIR/tests/bench/bench_e2e" ] || { say "build (needed)"; build || fail "build"; }
+  [ -x "$BUILD_DIR/web/ditstream" ] && [ -x "$BUILD_DIR/tests/bench/bench_e2e" ] && [ -x "$BUILD_DIR/tests/engine/device_memory_tests" ] ||
+    { say "build (needed)"; build || fail "build"; }
   check_runtime || fail "runtime check"
 fi
 if has_phase diffusers; then
@@ -261,8 +271,9 @@ if has_phase diffusers; then
   smi_start diffusers
   "$PYTHON" scripts/device/diffusers_e2e.py --model "$MODEL_DIR" --cases "$CASES" --json "$STATE/diffusers.json" \
     --device "$DEVICE" --dtype "$DTYPE" --warmup-steps "$WARMUP_STEPS" --out-dir "$STATE/diffusers-mp4" 2>&1 |
-    grep --line-buffered -v -E "Warning|deprecat|it/s\]|^\s*$" | tee "$OUT/diffusers.log"
+    grep --line-buffered -v -E "Warning|deprecat|it/s\]|^\s*$"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  [ -f "$STATE/diffusers.json" ] && cp "$STATE/diffusers.json" "$OUT/"
   smi_stop diffusers
 fi
 if has_phase ditstream; then
