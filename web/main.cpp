@@ -1,11 +1,18 @@
 // ditstream: wires the command line to the service. Nothing here but parsing and wiring.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <thread>
 
 #include "core/engine/device_memory.h"
 #include "core/engine/hunyuan_engine.h"
@@ -31,9 +38,25 @@ struct EngineFlags {
 
   int gpus = 1;
   int rank_timeout_s = 300;
+  parallel::MeshConfig mesh;
 
   engine::HunyuanEngineOptions options() const { return {model, preview_factors, device, dtype}; }
 };
+
+// The engine options of one rank: a rank of several takes the GPU of its local rank.
+engine::HunyuanEngineOptions rank_options(const EngineFlags& flags, parallel::RankGroup& ranks,
+                                          engine::RankCommands* commands) {
+  auto options = flags.options();
+  if (!ranks.env.is_distributed()) return options;
+  if (options.device != "cuda") {
+    throw_invalid("serve", "device", "is '" + options.device + "'; several ranks take 'cuda' (each rank uses its local GPU)");
+  }
+  options.device = "cuda:" + std::to_string(ranks.env.local_rank);
+  options.world = ranks.world.get();
+  options.commands = commands;
+  options.mesh = flags.mesh;
+  return options;
+}
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--model", f.model, "diffusers model folder");
@@ -74,20 +97,33 @@ int serve(const EngineFlags& engine_flags, web::ServiceOptions options) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   const auto folder = io::DiffusersFolder::open(engine_flags.model);
-  const auto ranks = parallel::join_rank_group(parallel::rank_environment_from_process(), engine_flags.model,
-                                               std::chrono::seconds(engine_flags.rank_timeout_s));
-  if (ranks.env.rank != 0) {  // rank 0 serves; the others follow it
-    wait_for_signal();
+  auto ranks = parallel::join_rank_group(parallel::rank_environment_from_process(), engine_flags.model,
+                                         std::chrono::seconds(engine_flags.rank_timeout_s));
+  std::optional<engine::RankCommands> commands;
+  if (ranks.env.is_distributed()) commands.emplace(ranks.store);
+  if (ranks.env.rank != 0) {  // rank 0 serves; the others run the jobs it publishes
+    engine::HunyuanEngine engine(rank_options(engine_flags, ranks, &*commands));
+    std::atomic<bool> stopping{false};
+    std::thread signals([&] {
+      wait_for_signal();
+      stopping = true;
+    });
+    const bool told = engine.follow(stopping);
+    if (told) log::info("rank {}: rank 0 stopped the service", ranks.env.rank);
+    if (!stopping) ::kill(::getpid(), SIGTERM);  // wakes the signal thread
+    signals.join();
     return 0;
   }
   const auto streaming = stream::init_streaming();
-  engine::HunyuanEngine engine(engine_flags.options());
+  engine::HunyuanEngine engine(rank_options(engine_flags, ranks, commands ? &*commands : nullptr));
   const auto paths = engine.paths();
   options.health_json = nlohmann::json{{"status", "ok"},
                                        {"model", engine_flags.model.filename().string()},
                                        {"pipeline", folder.pipeline_class()},
                                        {"text_path", paths.text_path},
                                        {"decode_path", paths.decode_path},
+                                       {"ranks", ranks.env.world_size},
+                                       {"parallelism", engine.parallelism()},
                                        {"gstreamer", streaming.gstreamer_version}}
                             .dump();
   const std::string bind = options.bind;
@@ -116,6 +152,10 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand("serve", "run the HTTP service");
   add_engine_flags(serve_cmd, serve_engine);
   serve_cmd->add_option("--gpus", serve_engine.gpus, "GPUs to use, one rank process each")->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--ulysses", serve_engine.mesh.ulysses, "Ulysses degree of the mesh (0: chosen from GPUs and heads)")
+      ->check(CLI::Range(0, 64));
+  serve_cmd->add_option("--ring", serve_engine.mesh.ring, "ring degree of the mesh (0: chosen from GPUs and heads)")
+      ->check(CLI::Range(0, 64));
   serve_cmd->add_option("--rank-timeout", serve_engine.rank_timeout_s, "seconds to wait for the other ranks")
       ->check(CLI::Range(1, 3600));
   serve_cmd->add_option("--bind", o.bind, "address to listen on");

@@ -14,6 +14,7 @@
 #include "core/model/text/prompt_encoder.h"
 #include "core/model/vae/autoencoder_kl_hunyuan_video.h"
 #include "core/model/vae/streaming_decoder.h"
+#include "core/parallel/context_parallel_transformer.h"
 #include "core/sampling/cache/first_block_cache.h"
 #include "core/sampling/pipeline.h"
 #include "core/sampling/scheduler.h"
@@ -44,6 +45,21 @@ struct HunyuanEngine::Impl {
   LatentPreview preview = LatentPreview(at::zeros({16, 3}), at::zeros({3}));
   std::unique_ptr<text::PromptEncoder> text_encoder;
   std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo> vae;
+  std::unique_ptr<parallel::ContextParallelTransformer> context_parallel;  // several ranks only
+
+  bool distributed() const { return options.world != nullptr && options.world->world_size() > 1; }
+  parallel::Communicator* world() const { return distributed() ? options.world : nullptr; }
+
+  // Every rank must stop at the same step or chunk, or the others wait in a collective: the ranks
+  // add up their wishes to stop and all stop when any rank wants to.
+  bool agreed_stop(bool mine) const {
+    if (!distributed()) return mine;
+    at::Tensor flag = at::full({1}, mine ? 1.0f : 0.0f, at::TensorOptions().dtype(at::kFloat).device(device));
+    options.world->all_reduce_sum(flag);
+    return flag.item<float>() > 0;
+  }
+
+  void run_job(const JobRequest& request, const EventSink* emit, const std::function<bool()>& stop_wanted);
 
   sampling::PromptEmbeddings embeddings(const std::string& prompt) const {
     const auto e = text_encoder->encode(prompt);
@@ -68,18 +84,65 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options) : impl_(std::m
   s.text_encoder = text::PromptEncoder::load(folder, {s.device, s.dtype});
   s.vae = model::vae::AutoencoderKLHunyuanVideo::from_folder(options.model, {s.device, s.dtype, true});
   s.preview = LatentPreview::from_file(options.preview_factors);
+  if (s.distributed()) {
+    require(options.commands != nullptr, "engine", "commands", "several ranks need the command channel");
+    s.context_parallel = std::make_unique<parallel::ContextParallelTransformer>(*s.transformer, *options.world, options.mesh);
+  }
   require(s.preview.channels() == s.transformer->config().in_channels, "engine", "preview_factors",
           "the factors are for " + std::to_string(s.preview.channels()) + " latent channels, the model has " +
               std::to_string(s.transformer->config().in_channels));
-  log::info("engine: HunyuanVideo transformer from {} on {} ({})", options.model.string(), options.device, options.dtype);
+  log::info("engine: HunyuanVideo transformer from {} on {} ({}), {}", options.model.string(), options.device,
+            options.dtype, parallelism());
 }
 
-HunyuanEngine::~HunyuanEngine() = default;
+HunyuanEngine::~HunyuanEngine() {
+  if (impl_->distributed() && impl_->options.world->rank() == 0) {
+    try {
+      impl_->options.commands->publish({RankCommand::Kind::stop, {}});
+    } catch (const std::exception& e) {
+      log::warn("engine: could not tell the other ranks to stop: {}", e.what());
+    }
+  }
+}
+
+std::string HunyuanEngine::parallelism() const {
+  if (!impl_->distributed()) return "1 rank";
+  return std::to_string(impl_->options.world->world_size()) + " ranks, " + impl_->context_parallel->mesh().to_string();
+}
+
+bool HunyuanEngine::follow(const std::atomic<bool>& stopping) {
+  auto& s = *impl_;
+  require(s.distributed() && s.options.world->rank() != 0, "engine", "rank",
+          "only ranks other than 0 of a context-parallel engine follow");
+  while (true) {
+    const auto command = s.options.commands->next(stopping);
+    if (!command) return false;
+    if (command->kind == RankCommand::Kind::stop) return true;
+    try {
+      s.run_job(command->request, nullptr, [&] { return stopping.load(); });
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::canceled) log::warn("engine: rank {}: job failed: {}", s.options.world->rank(), e.what());
+    } catch (const std::exception& e) {
+      log::warn("engine: rank {}: job failed: {}", s.options.world->rank(), e.what());
+    }
+  }
+}
 
 EnginePaths HunyuanEngine::paths() const { return {"llama+clip", "vae-streaming"}; }
 
 void HunyuanEngine::run(const JobRequest& request, const EventSink& emit, const CancelToken& cancel) {
   auto& s = *impl_;
+  if (s.distributed()) {
+    require(s.options.world->rank() == 0, "engine", "rank", "only rank 0 runs jobs; the others follow()");
+    s.options.commands->publish({RankCommand::Kind::run, request});
+  }
+  s.run_job(request, &emit, [&] { return cancel.canceled(); });
+  cancel.throw_if_canceled();
+}
+
+void HunyuanEngine::Impl::run_job(const JobRequest& request, const EventSink* emit,
+                                  const std::function<bool()>& stop_wanted) {
+  auto& s = *this;
   c10::InferenceMode guard;
   const auto prompt = s.embeddings(request.prompt);
   sampling::GenerationRequest g;
@@ -90,24 +153,26 @@ void HunyuanEngine::run(const JobRequest& request, const EventSink& emit, const 
   g.shift = request.shift;
   g.guidance_scale = request.guidance;
   g.seed = static_cast<uint64_t>(request.seed);
-  sampling::GenerationPipeline pipeline(*s.transformer, s.scheduler);
+  sampling::PipelineOptions pipeline_options;
+  pipeline_options.context_parallel = s.context_parallel.get();
+  sampling::GenerationPipeline pipeline(*s.transformer, s.scheduler, pipeline_options);
   pipeline.validate(g, prompt);
 
   std::unique_ptr<sampling::FirstBlockCache> cache;
-  if (request.cache_threshold > 0) cache = std::make_unique<sampling::FirstBlockCache>(request.cache_threshold);
+  if (request.cache_threshold > 0) cache = std::make_unique<sampling::FirstBlockCache>(request.cache_threshold, s.world());
   auto step_start = Clock::now();
   sampling::StepHooks hooks;
-  hooks.should_cancel = [&] { return cancel.canceled(); };
-  hooks.on_step = [&](const sampling::StepEvent& e) {
+  hooks.should_cancel = [&] { return s.agreed_stop(stop_wanted()); };
+  // Only rank 0 reports; the others skip the preview work.
+  if (emit != nullptr) hooks.on_step = [&](const sampling::StepEvent& e) {
     const int step = static_cast<int>(e.index + 1);
     const int steps = static_cast<int>(e.num_steps);
-    emit(Progress{step, steps, e.reused, seconds_since(step_start)});
+    (*emit)(Progress{step, steps, e.reused, seconds_since(step_start)});
     // The first latent frame of the x0 prediction: [B, C, T', H', W'] → [C, H', W'].
-    emit(PreviewFrame{step, steps, s.preview.to_rgb(e.x0.select(0, 0).select(1, 0))});
+    (*emit)(PreviewFrame{step, steps, s.preview.to_rgb(e.x0.select(0, 0).select(1, 0))});
     step_start = Clock::now();
   };
   const auto result = pipeline.generate(g, prompt, hooks, cache.get());
-  cancel.throw_if_canceled();
 
   // Final frames chunk by chunk from the streaming VAE: the first latent frame gives one video
   // frame, every later one four; each chunk is emitted as soon as it is decoded.
@@ -129,11 +194,11 @@ void HunyuanEngine::run(const JobRequest& request, const EventSink& emit, const 
           f->rgb.assign(one.data_ptr<uint8_t>(), one.data_ptr<uint8_t>() + one.numel());
           chunk.frames.push_back(std::move(f));
         }
-        emit(std::move(chunk));
+        (*emit)(std::move(chunk));
         chunk_start = Clock::now();
       },
-      [&] { return cancel.canceled(); });
-  if (!done) cancel.throw_if_canceled();
+      [&] { return s.agreed_stop(stop_wanted()); }, s.world());
+  if (!done) throw Error(ErrorKind::canceled, "engine", "", "the job was canceled");
 }
 
 }  // namespace ditstream::engine

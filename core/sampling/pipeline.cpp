@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/parallel/context_parallel_transformer.h"
 #include "core/util/error.h"
 
 namespace ditstream::sampling {
@@ -118,7 +119,11 @@ GenerationResult GenerationPipeline::generate(const GenerationRequest& request, 
 
     if (options_.synchronize_timings) synchronize(device);
     const auto transformer_start = Clock::now();
-    auto state = transformer_.begin(in);
+    // A context-parallel state holds this rank's shard in its model state; the cache works on that.
+    std::optional<parallel::ContextParallelTransformer::State> sharded;
+    model::hunyuan_video::HunyuanVideoTransformer3DModel::State whole;
+    auto& state = options_.context_parallel ? sharded.emplace(options_.context_parallel->begin(in)).model
+                                            : (whole = transformer_.begin(in));
     StepCacheDecision decision;
     if (cache != nullptr) {
       decision = cache->run_blocks(transformer_, state, i);
@@ -126,7 +131,8 @@ GenerationResult GenerationPipeline::generate(const GenerationRequest& request, 
       transformer_.run_first_block(state);
       transformer_.run_remaining_blocks(state);
     }
-    const at::Tensor velocity = transformer_.finish(state);
+    const at::Tensor velocity =
+        options_.context_parallel ? options_.context_parallel->finish(*sharded) : transformer_.finish(state);
     if (options_.synchronize_timings) synchronize(device);
     record.transformer_s = seconds_since(transformer_start);
     record.reused = decision.reused;

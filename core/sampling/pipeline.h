@@ -14,6 +14,10 @@
 #include "core/sampling/cache/step_cache_policy.h"
 #include "core/sampling/scheduler.h"
 
+namespace ditstream::parallel {
+class ContextParallelTransformer;
+}
+
 namespace ditstream::sampling {
 
 struct PromptEmbeddings {
@@ -41,6 +45,9 @@ struct PipelineOptions {
   bool check_nan_every_step = true;
   // Synchronize the device around each transformer call so step timings are device time.
   bool synchronize_timings = false;
+  // Runs every step's transformer over the ranks of a context-parallel job (it must wrap the
+  // pipeline's transformer). Every rank then runs the same loop and ends with the same latents.
+  parallel::ContextParallelTransformer* context_parallel = nullptr;
 };
 
 struct StepEvent {

@@ -2,7 +2,9 @@
 # Run on a Debian 12 machine with network: downloads the Debian packages that the GPU machine's
 # image lacks into .deps/ (git-ignored), to be carried to the GPU machine and unpacked there by
 # scripts/device/env.sh. `core` is enough for the model library, tests and benchmarks; `service`
-# adds GStreamer, Boost and Vulkan for the whole service.
+# adds GStreamer, Boost and Vulkan for the whole service. `wheels` fills .whl/ with the Python
+# wheels the GPU machine's Python 3.12 lacks: diffusers (the reference) and the cuDNN frontend
+# headers (FP8 attention).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CORE=(nlohmann-json3-dev libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libgtest-dev libgmock-dev googletest
@@ -19,6 +21,13 @@ SERVICE=(libboost1.81-dev libglib2.0-0 libglib2.0-dev libglib2.0-dev-bin libgstr
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(core)
 for set in "${sets[@]}"; do
+  if [ "$set" = wheels ]; then
+    pip=${DITSTREAM_PYTHON:-.venv/bin/python}
+    "$pip" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .whl \
+      diffusers==0.42.1 importlib_metadata==10.2.0 nvidia-cudnn-frontend==1.32.0
+    du -sh .whl
+    continue
+  fi
   declare -n pkgs=${set^^}
   mkdir -p ".deps/$set"
   (cd ".deps/$set" && apt-get download "${pkgs[@]}")

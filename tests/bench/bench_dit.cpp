@@ -3,8 +3,9 @@
 // run when the reference JSON (diffusers_baseline.py --json) is given.
 //   bench_dit [--cases 320x512x33,544x960x61,720x1280x129] [--text-tokens 32] [--repeat N]
 //             [--reference diffusers.json] [--json docs/benchmarks/dit.json] [--fp8 1]
-//             [--model DIR] [--cold-start 1]
-// --fp8 also times every case with fp8 linear layers and reports their output error against bf16.
+//             [--fp8-attention 1] [--model DIR] [--cold-start 1]
+// --fp8 also times every case with fp8 linear layers, --fp8-attention then with fp8 attention on
+// top; both report their output error against bf16.
 // --model loads DIR/transformer (diffusers layout) instead of drawing random weights; with
 // --cold-start the first case's first step is timed from process start (weights on disk) and the
 // row is added to the existing --json record.
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
   std::string cases_arg = "320x512x33,544x960x61,720x1280x129", reference_path, json_path, model_dir;
   int64_t text_tokens = 32;
   int repeat = 0;
-  bool fp8 = false, cold_start = false;
+  bool fp8 = false, fp8_attention = false, cold_start = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--cases") cases_arg = value;
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
     else if (flag == "--reference") reference_path = value;
     else if (flag == "--json") json_path = value;
     else if (flag == "--fp8") fp8 = value == "1";
+    else if (flag == "--fp8-attention") fp8_attention = value == "1";
     else if (flag == "--model") model_dir = value;
     else if (flag == "--cold-start") cold_start = value == "1";
     else {
@@ -151,7 +153,7 @@ int main(int argc, char** argv) {
         const auto a = out.to(at::kDouble), b = bf16_outputs[i].to(at::kDouble);
         const double rel = ((a - b).norm() / b.norm()).item<double>();
         fields["rel_l2"] = rel;
-        std::printf("  fp8 output vs bf16: relative L2 %.4f\n", rel);
+        std::printf("  %s output vs bf16: relative L2 %.4f\n", variant.c_str(), rel);
       }
       if (auto ref = bench::reference_value(reference, "dit_" + c.name, "step_s")) {
         fields["reference"] = *ref;
@@ -173,6 +175,10 @@ int main(int argc, char** argv) {
   if (fp8) {
     model.quantize_fp8();
     run_cases("fp8");
+  }
+  if (fp8_attention) {
+    model.set_fp8_attention(true);
+    run_cases(fp8 ? "fp8+fp8-attention" : "bf16+fp8-attention");
   }
   if (!json_path.empty()) record.write(json_path);
   return 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "core/kernels/fp8_attention.h"
 #include "core/kernels/fused_ops.h"
 #include "core/parallel/context_parallel_attention.h"
 #include "core/util/log.h"
@@ -22,7 +23,8 @@ at::Tensor part_heads(const at::Tensor& packed, int64_t index, int64_t heads, in
 // cuDNN's fused attention is the fastest SDPA kernel on Hopper for these shapes (measured in
 // docs/BENCHMARKS.md); the dispatcher's own choice is the fallback, and stays so for the process if
 // cuDNN ever rejects a shape.
-at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool fp8) {
+  if (fp8) return kernels::fp8_attention(q, k, v);
   static std::atomic<bool> cudnn_usable{true};
   const bool half = q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf;
   if (q.is_cuda() && half && cudnn_usable.load(std::memory_order_relaxed)) {
@@ -42,7 +44,7 @@ at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
 // the ranks, per run of samples with the same valid text length.
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t video_len,
                   const BlockContext& ctx) {
-  if (ctx.context_parallel == nullptr) return joint_attention(q, k, v, video_len, ctx.text_lengths);
+  if (ctx.context_parallel == nullptr) return joint_attention(q, k, v, video_len, ctx.text_lengths, ctx.fp8_attention);
   const auto& attention = *ctx.context_parallel;
   const int64_t text_len = q.size(1) - video_len;
   std::vector<at::Tensor> parts;
@@ -65,7 +67,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 }  // namespace
 
 at::Tensor joint_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t video_len,
-                           const std::vector<int64_t>& text_lengths) {
+                           const std::vector<int64_t>& text_lengths, bool fp8) {
   const int64_t length = q.size(1);
   const at::Tensor qh = q.transpose(1, 2);  // [B, H, L, D] view of [B, L, H, D]
   const at::Tensor kh = k.transpose(1, 2);
@@ -74,14 +76,15 @@ at::Tensor joint_attention(const at::Tensor& q, const at::Tensor& k, const at::T
                                    [&](int64_t n) { return video_len + n == length; });
   at::Tensor out;
   if (uniform) {
-    out = sdpa(qh, kh, vh);  // [B, H, L, D]
+    out = sdpa(qh, kh, vh, fp8);  // [B, H, L, D]
   } else {
     // Samples with shorter text: every query (padded text rows included, as diffusers computes them)
     // attends to that sample's video + valid text keys only.
     std::vector<at::Tensor> parts;
     for (int64_t b = 0; b < q.size(0); ++b) {
       const int64_t keys = video_len + text_lengths[b];
-      parts.push_back(sdpa(qh.narrow(0, b, 1), kh.narrow(0, b, 1).narrow(2, 0, keys), vh.narrow(0, b, 1).narrow(2, 0, keys)));
+      parts.push_back(sdpa(qh.narrow(0, b, 1), kh.narrow(0, b, 1).narrow(2, 0, keys),
+                           vh.narrow(0, b, 1).narrow(2, 0, keys), fp8));
     }
     out = at::cat(parts, 0);  // [B, H, L, D]
   }

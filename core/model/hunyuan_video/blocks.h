@@ -31,12 +31,14 @@ struct BlockContext {
   // Set when the video tokens are this rank's shard of a context-parallel job: attention then
   // runs across the ranks (core/parallel/context_parallel_attention.h).
   const parallel::ContextParallelAttention* context_parallel = nullptr;
+  // Attention with FP8 operands (core/kernels/fp8_attention.h) on one device.
+  bool fp8_attention = false;
 };
 
 // softmax(q kᵀ/√d) v over q, k, v [B, L, H, D] (L = video + text tokens, video first) -> [B, L, H·D].
-// Keys/values of sample b are cut to video_len + text_lengths[b].
+// Keys/values of sample b are cut to video_len + text_lengths[b]. `fp8`: FP8 operands (CUDA, bf16).
 at::Tensor joint_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t video_len,
-                           const std::vector<int64_t>& text_lengths);
+                           const std::vector<int64_t>& text_lengths, bool fp8 = false);
 
 // diffusers Attention with HunyuanVideoAttnProcessor2_0: to_q/k/v, RMS qk-norm, and, for the
 // dual-stream form, add_{q,k,v}_proj, norm_added_{q,k}, to_out.0 and to_add_out.

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/io/diffusers_folder.h"
+#include "core/kernels/fp8_attention.h"
 #include "core/util/error.h"
 
 namespace ditstream::model::hunyuan_video {
@@ -142,6 +143,17 @@ void HunyuanVideoTransformer3DModel::prepare() {
   for (auto* block : single_transformer_blocks_) block->fuse_projections();
 }
 
+void HunyuanVideoTransformer3DModel::set_fp8_attention(bool on) {
+  if (on) {
+    std::string why;
+    if (!kernels::fp8_attention_available(parameter_device(), &why)) {
+      throw Error(ErrorKind::unavailable, "transformer", "fp8_attention", why);
+    }
+    require(parameter_dtype() == at::kBFloat16, "transformer", "fp8_attention", "needs bfloat16 weights (activations)");
+  }
+  fp8_attention_ = on;
+}
+
 void HunyuanVideoTransformer3DModel::quantize_fp8() {
   prepare();
   for (auto* block : transformer_blocks_) block->quantize_fp8();
@@ -179,12 +191,12 @@ HunyuanVideoTransformer3DModel::State HunyuanVideoTransformer3DModel::begin(cons
 }
 
 void HunyuanVideoTransformer3DModel::run_first_block(State& s) {
-  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel};
+  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_ && !s.context_parallel};
   std::tie(s.video, s.text) = transformer_blocks_[0].forward(s.video, s.text, ctx);
 }
 
 void HunyuanVideoTransformer3DModel::run_remaining_blocks(State& s) {
-  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel};
+  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_ && !s.context_parallel};
   for (size_t i = 1; i < transformer_blocks_.size(); ++i) {
     std::tie(s.video, s.text) = transformer_blocks_[i].forward(s.video, s.text, ctx);
   }

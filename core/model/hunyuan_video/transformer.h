@@ -84,9 +84,15 @@ class HunyuanVideoTransformer3DModel : public Module {
   // the CPU); embeddings, the refiner and the output layer stay as they are. Releases the full-
   // precision copies of those weights; load() restores full precision.
   void quantize_fp8();
+  // Attention in FP8 (core/kernels/fp8_attention.h) in every block, on one device (a context-
+  // parallel run keeps bf16 attention). Throws ditstream::Error (unavailable) when it cannot run
+  // here: no CUDA build with the cuDNN frontend, a GPU before Hopper, weights not in bf16.
+  void set_fp8_attention(bool on);
+  bool fp8_attention() const { return fp8_attention_; }
 
  private:
   HunyuanVideoTransformerConfig config_;
+  bool fp8_attention_ = false;
   HunyuanVideoPatchEmbed& x_embedder_;
   HunyuanVideoTokenRefiner& context_embedder_;
   HunyuanVideoConditionEmbedding& time_text_embed_;

@@ -32,8 +32,12 @@ std::vector<at::Tensor> gather_tiles(const TileGrid& grid, std::vector<at::Tenso
                                      parallel::Communicator* comm) {
   const auto& tiles = grid.tiles();
   if (!shared_work(grid, comm)) {
-    require(mine.size() == tiles.size(), "[vae parallel decode]", "tiles",
-            fmt::format("one rank holds {} of {} tiles", mine.size(), tiles.size()));
+    // Rank 0 decodes every tile; the other ranks of a job have nothing to do and return nothing.
+    const bool root = comm == nullptr || comm->rank() == 0;
+    const size_t expected = root ? tiles.size() : 0;
+    require(mine.size() == expected, "[vae parallel decode]", "tiles",
+            fmt::format("rank {} holds {} of {} tiles, must hold {}", root ? 0 : comm->rank(), mine.size(),
+                        tiles.size(), expected));
     return mine;
   }
   const int world = comm->world_size();

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""`ditstream serve --gpus 2` on the embedded tiny model: two rank processes, rank 0 serves HTTP on
+127.0.0.1 and both run every job (context-parallel transformer, VAE tiles over the ranks).
+Checks that /healthz reports both ranks, that a full 30-step job completes with every frame and a
+recording, that a job cancelled mid-way stops and the ranks stay in step for the next job, and
+that SIGTERM stops every rank cleanly. Exits 77 (skipped) with fewer than two CUDA devices."""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+
+def cuda_devices():
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return len([line for line in out.splitlines() if line.startswith("GPU ")])
+
+
+def call(base, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status, response.read()
+
+
+def wait_for_status(base, video_id, wanted, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        record = json.loads(call(base, "GET", f"/v1/videos/{video_id}")[1])
+        if record["status"] in wanted:
+            return record
+        time.sleep(0.2)
+    raise AssertionError(f"video {video_id} did not reach {wanted} in {timeout} s")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ditstream", required=True)
+    args = parser.parse_args()
+    if cuda_devices() < 2:
+        print("no CUDA device: fewer than two GPUs present")
+        return 77
+
+    workdir = tempfile.mkdtemp(prefix="ditstream-2gpu-")
+    env = dict(os.environ, MASTER_ADDR="127.0.0.1", NCCL_SOCKET_IFNAME="lo")
+    server = subprocess.Popen([args.ditstream, "serve", "--gpus", "2", "--device", "cuda", "--dtype", "bfloat16",
+                               "--bind", "127.0.0.1", "--port", "0", "--ice-interface", "127.0.0.1",
+                               "--recordings", os.path.join(workdir, "recordings"),
+                               "--db", os.path.join(workdir, "jobs.sqlite")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    log = []
+    try:
+        port = None
+        while port is None:
+            line = server.stderr.readline()
+            assert line, "ditstream serve exited before listening:\n" + "".join(log)
+            log.append(line)
+            found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+            port = found and int(found.group(1))
+        threading.Thread(target=lambda: [log.append(l) for l in server.stderr], daemon=True).start()
+        base = f"http://127.0.0.1:{port}"
+
+        health = json.loads(call(base, "GET", "/healthz")[1])
+        assert health["ranks"] == 2, health
+        assert "ulysses" in health["parallelism"] or "ring" in health["parallelism"], health
+
+        job = {"prompt": "two GPUs, one video", "width": 128, "height": 96, "frames": 9, "steps": 30, "seed": 3}
+        status, body = call(base, "POST", "/v1/videos", job)
+        assert status == 202, (status, body)
+        first = json.loads(body)["id"]
+        record = wait_for_status(base, first, {"completed", "failed", "canceled"}, 300)
+        assert record["status"] == "completed", record
+        assert record["frames_done"] == 9, record
+        status, mp4 = call(base, "GET", f"/v1/videos/{first}/content")
+        assert status == 200 and mp4[4:8] == b"ftyp", (status, mp4[:16])
+        print(f"30-step job on 2 ranks: {record['timings']}")
+
+        # Cancel mid-way: both ranks stop at the same step, and the next job still runs on both.
+        status, body = call(base, "POST", "/v1/videos", dict(job, steps=200, seed=4))
+        second = json.loads(body)["id"]
+        wait_for_status(base, second, {"in_progress"}, 60)
+        while json.loads(call(base, "GET", f"/v1/videos/{second}")[1]).get("step", 0) < 2:
+            time.sleep(0.05)
+        call(base, "DELETE", f"/v1/videos/{second}")
+        assert wait_for_status(base, second, {"completed", "failed", "canceled"}, 60)["status"] == "canceled"
+        status, body = call(base, "POST", "/v1/videos", dict(job, steps=4, seed=5))
+        third = json.loads(body)["id"]
+        assert wait_for_status(base, third, {"completed", "failed", "canceled"}, 120)["status"] == "completed"
+    except BaseException:
+        sys.stderr.write("".join(log[-80:]))
+        raise
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise AssertionError("the ranks did not stop within 60 s of SIGTERM")
+    assert code == 0, f"exit code {code}:\n" + "".join(log[-40:])
+    print("2-rank service: health, 30-step job, cancel, next job and shutdown all fine")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
