@@ -44,6 +44,9 @@ OUT=${OUT:-/tmp/ditstream-e2e-out}
 STATE=${STATE:-/tmp/ditstream-e2e}
 mkdir -p "$OUT" "$STATE/results"
 exec > >(tee -a "$OUT/e2e.log") 2>&1
+tee_pid=$!
+# On the way out, let tee write the log's last lines before the run's files are collected.
+trap 'exec >&- 2>&-; wait "$tee_pid" 2>/dev/null' EXIT
 PHASES=${PHASES:-"build model diffusers ditstream report clean"}
 GPUS=${GPUS:-1}
 CPU=${CPU:-0}
