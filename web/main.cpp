@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/engine/device_memory.h"
 #include "core/engine/hunyuan_engine.h"
 #include "core/io/diffusers_folder.h"
 #include "core/parallel/launcher.h"
@@ -158,6 +159,7 @@ int serve(const EngineFlags& engine_flags, const CompositorFlags& compositor_fla
                             .dump();
   const std::string bind = options.bind;
   web::Service service(std::move(options), engine);
+  engine::add_device_memory_metrics(service.metrics(), engine_flags.device);
   service.start();
   log::info("serving on http://{}:{}", bind, service.port());
   wait_for_signal();

@@ -303,9 +303,12 @@ WhepAnswer LiveStream::add_viewer(const std::string& offer_text) {
   std::lock_guard join_lock(viewers_mutex_);
   auto viewer = std::make_unique<Viewer>();
   const std::string session_id = new_session_id();
+  // config-interval=0: x264 repeats SPS/PPS in front of every IDR picture itself. The payloader's
+  // own -1 would add them again before each IDR slice, between the slices of one picture, which
+  // OpenH264 (Firefox's decoder) takes for a broken picture.
   GstElement* bin = parse_pipeline(
       fmt::format("queue name=q leaky=downstream max-size-buffers=60 max-size-time=0 max-size-bytes=0 ! "
-                  "rtph264pay name=pay pt={} config-interval=-1 aggregate-mode=zero-latency ! "
+                  "rtph264pay name=pay pt={} config-interval=0 aggregate-mode=zero-latency ! "
                   "webrtcbin name=webrtc bundle-policy=max-bundle",
                   pt),
       "WHEP viewer");
