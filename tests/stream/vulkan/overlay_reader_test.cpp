@@ -23,7 +23,7 @@ I420Frame compose(int width, int height, const Overlay* overlay, uint32_t seed) 
   CompositorOptions options;
   options.width = width;
   options.height = height;
-  auto compositor = make_cpu_compositor(options, "test");
+  auto compositor = make_cpu_compositor(options, CompositorInfo{}, std::make_shared<CompositorCounters>());
   const auto picture = random_picture(width, height, seed);
   return compositor->compose_rgb(picture.data(), RgbFormat{SampleType::u8, PixelLayout::interleaved}, overlay);
 }
