@@ -8,13 +8,14 @@
 
 namespace ditstream::web {
 
-void generate_to_file(engine::Engine& engine, const engine::JobRequest& request, const std::filesystem::path& out) {
+void generate_to_file(engine::Engine& engine, const engine::JobRequest& request, const std::filesystem::path& out,
+                      std::shared_ptr<const stream::CompositorFactory> compositors) {
   const auto work = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
   const auto recordings = work / (".ditstream-" + out.filename().string() + ".d");
   engine::MetricsRegistry registry;
   engine::ServiceMetrics metrics(registry);
   engine::JobStore store(":memory:");
-  stream::StreamHub hub({recordings, {}, std::chrono::seconds(0)}, &metrics);
+  stream::StreamHub hub({recordings, {}, std::chrono::seconds(0), std::move(compositors)}, &metrics);
   engine::JobQueue queue(engine, store, {1, 1}, &metrics);
   queue.add_observer(&hub);
   queue.start();

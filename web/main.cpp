@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/engine/device_memory.h"
 #include "core/engine/hunyuan_engine.h"
 #include "core/io/diffusers_folder.h"
 #include "core/parallel/launcher.h"
@@ -22,6 +23,10 @@
 #include "core/util/error.h"
 #include "core/util/log.h"
 #include "stream/stream_info.h"
+#include "stream/vulkan/compositor_factory.h"
+#if DITSTREAM_WITH_CUDA
+#include "stream/vulkan/cuda_frame_input.h"
+#endif
 #include "web/api/service.h"
 #include "web/generate.h"
 #include "web/json_config.h"
@@ -32,7 +37,6 @@ using namespace ditstream;
 
 struct EngineFlags {
   std::filesystem::path model = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "tiny-hunyuan-video";
-  std::filesystem::path preview_factors = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "hunyuan_video_latent_rgb.json";
   std::string device = "cpu";
   std::string dtype = "float32";
   std::string preview_device;
@@ -44,12 +48,18 @@ struct EngineFlags {
   parallel::MeshConfig mesh;
 
   engine::HunyuanEngineOptions options() const {
-    engine::HunyuanEngineOptions o{model, preview_factors, device, dtype};
+    engine::HunyuanEngineOptions o{model, device, dtype};
     o.preview_device = preview_device;
     o.preview_vae_downscale = preview_vae_downscale;
     o.memory_budget_gib = memory_budget_gib;
     return o;
   }
+};
+
+struct CompositorFlags {
+  std::string backend = "auto";
+  std::filesystem::path preview_factors =
+      std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "hunyuan_video_latent_rgb.json";
 };
 
 // The engine options of one rank: a rank of several takes the GPU of its local rank.
@@ -69,7 +79,6 @@ engine::HunyuanEngineOptions rank_options(const EngineFlags& flags, parallel::Ra
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--model", f.model, "diffusers model folder");
-  cmd->add_option("--preview-factors", f.preview_factors, "latent→RGB preview factors (JSON)");
   cmd->add_option("--device", f.device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", f.dtype, "float32 or bfloat16");
   cmd->add_option("--preview-device", f.preview_device, "where real-VAE previews decode (default: the --device, own stream)");
@@ -87,6 +96,27 @@ int parse_preview_every(const std::string& text, const char* flag) {
     throw_invalid("command line", flag, "'" + text + "' is not 0 (off), a step interval or auto");
   }
   return every;
+}
+
+void add_compositor_flags(CLI::App* cmd, CompositorFlags& f) {
+  cmd->add_option("--compositor", f.backend, "frame compositor: auto (Vulkan, else the CPU), vulkan or cpu");
+  cmd->add_option("--preview-factors", f.preview_factors, "latent→RGB preview factors (JSON)");
+}
+
+// The frame path's compositors, chosen once at start-up (the choice and its reason are logged);
+// an engine on a CUDA GPU shares its frames with Vulkan on that GPU.
+std::shared_ptr<const stream::CompositorFactory> make_compositors(const CompositorFlags& f, const std::string& device) {
+  stream::CompositorOptions options;
+  options.backend = stream::parse_backend_choice(f.backend, "--compositor");
+  options.slots = 4;
+  options.preview_factors = stream::LatentRgbFactors::from_json_file(f.preview_factors);
+  std::shared_ptr<const stream::DeviceInterop> interop;
+#if DITSTREAM_WITH_CUDA
+  if (device.rfind("cuda", 0) == 0) {
+    interop = std::make_shared<stream::CudaInterop>(device.size() > 5 ? std::stoi(device.substr(5)) : 0);
+  }
+#endif
+  return std::make_shared<stream::CompositorFactory>(options, interop);
 }
 
 void add_request_flags(CLI::App* cmd, engine::JobRequest& r, std::string& preview_every) {
@@ -113,7 +143,7 @@ void wait_for_signal() {
   log::info("received signal {}, shutting down", sig);
 }
 
-int serve(const EngineFlags& engine_flags, web::ServiceOptions options) {
+int serve(const EngineFlags& engine_flags, const CompositorFlags& compositor_flags, web::ServiceOptions options) {
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t set;
   sigemptyset(&set);
@@ -140,7 +170,9 @@ int serve(const EngineFlags& engine_flags, web::ServiceOptions options) {
     return 0;
   }
   const auto streaming = stream::init_streaming();
-  engine::HunyuanEngine engine(rank_options(engine_flags, ranks, commands ? &*commands : nullptr));
+  const auto engine_options = rank_options(engine_flags, ranks, commands ? &*commands : nullptr);
+  engine::HunyuanEngine engine(engine_options);
+  options.compositors = make_compositors(compositor_flags, engine_options.device);
   const auto paths = engine.paths();
   options.health_json = nlohmann::json{{"status", "ok"},
                                        {"model", engine_flags.model.filename().string()},
@@ -153,6 +185,7 @@ int serve(const EngineFlags& engine_flags, web::ServiceOptions options) {
                             .dump();
   const std::string bind = options.bind;
   web::Service service(std::move(options), engine);
+  engine::add_device_memory_metrics(service.metrics(), engine_flags.device);
   service.start();
   log::info("serving on http://{}:{}", bind, service.port());
   wait_for_signal();
@@ -171,10 +204,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
 
   EngineFlags serve_engine;
+  CompositorFlags serve_compositor;
   web::ServiceOptions o;
   o.ui_folder = DITSTREAM_UI_DIR;
   auto* serve_cmd = app.add_subcommand("serve", "run the HTTP service");
   add_engine_flags(serve_cmd, serve_engine);
+  add_compositor_flags(serve_cmd, serve_compositor);
   serve_cmd->add_option("--gpus", serve_engine.gpus, "GPUs to use, one rank process each")->check(CLI::Range(1, 64));
   serve_cmd->add_option("--ulysses", serve_engine.mesh.ulysses, "Ulysses degree of the mesh (0: chosen from GPUs and heads)")
       ->check(CLI::Range(0, 64));
@@ -208,11 +243,13 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--cors-origin", o.cors_origin, "Access-Control-Allow-Origin of the WHEP routes");
 
   EngineFlags generate_engine;
+  CompositorFlags generate_compositor;
   engine::JobRequest request = web::ServiceLimits{}.defaults;
   std::string generate_preview_every = "0";
   std::filesystem::path out = "clip.mp4";
   auto* generate_cmd = app.add_subcommand("generate", "run one job without HTTP and write its mp4");
   add_engine_flags(generate_cmd, generate_engine);
+  add_compositor_flags(generate_cmd, generate_compositor);
   add_request_flags(generate_cmd, request, generate_preview_every);
   generate_cmd->add_option("--out", out, "mp4 file to write");
 
@@ -224,13 +261,13 @@ int main(int argc, char** argv) {
     }
     if (*serve_cmd) {
       o.limits.defaults.preview_vae_every = parse_preview_every(serve_preview_every, "--preview-vae-every");
-      return serve(serve_engine, std::move(o));
+      return serve(serve_engine, serve_compositor, std::move(o));
     }
     if (*generate_cmd) {
       request.preview_vae_every = parse_preview_every(generate_preview_every, "--preview-vae-every");
       stream::init_streaming();
       engine::HunyuanEngine engine(generate_engine.options());
-      web::generate_to_file(engine, request, out);
+      web::generate_to_file(engine, request, out, make_compositors(generate_compositor, generate_engine.device));
       return 0;
     }
   } catch (const ditstream::Error& e) {

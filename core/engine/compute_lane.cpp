@@ -95,7 +95,7 @@ void ComputeLane::synchronize() const {
 #endif
 }
 
-DeviceMemory device_memory(at::Device device) {
+AvailableMemory available_memory(at::Device device) {
   if (device.is_cpu()) return {meminfo_bytes("MemAvailable"), meminfo_bytes("MemTotal")};
 #ifdef DITSTREAM_WITH_CUDA
   if (device.is_cuda()) {

@@ -58,12 +58,13 @@ class ComputeLane {
 };
 
 // Memory of a device as the engine budgets it: on CUDA what the driver reports free plus what the
-// caching allocator holds unused; on the CPU the kernel's MemAvailable.
-struct DeviceMemory {
+// caching allocator holds unused; on the CPU the kernel's MemAvailable. (device_memory.h reports
+// the allocator's use for /metrics.)
+struct AvailableMemory {
   int64_t free = 0;
   int64_t total = 0;
 };
-DeviceMemory device_memory(at::Device device);
+AvailableMemory available_memory(at::Device device);
 // After an out-of-memory failure: hands cached, unused blocks back (CUDA); nothing on the CPU.
 void release_cached_memory(at::Device device);
 

@@ -23,7 +23,7 @@ bool is_terminal(const Event& event) {
 }
 
 Event without_pixels(const Event& event) {
-  if (const auto* p = std::get_if<PreviewFrame>(&event)) return PreviewFrame{p->step, p->steps, nullptr};
+  if (const auto* p = std::get_if<PreviewFrame>(&event)) return PreviewFrame{p->step, p->steps, nullptr, nullptr};
   if (const auto* c = std::get_if<FrameChunk>(&event)) {
     FrameChunk stripped{c->first_frame, c->frames_total, c->decode_seconds, {}};
     stripped.frames.resize(c->frames.size());  // keeps the count, drops the pixels

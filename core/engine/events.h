@@ -1,7 +1,8 @@
 // Typed events a job emits while it runs. The queue emits Queued/Started/Finished/Failed/Canceled,
 // the engine emits Progress/PreviewFrame/FrameChunk, and PreviewPlan/PreviewChunk for previews
-// decoded by the real VAE. Frames are packed RGB24 and shared, so fanning
-// an event out to several observers copies no pixels.
+// decoded by the real VAE. Frames are shared, so fanning an event out to several observers copies
+// no pixels; an engine on a GPU leaves them in device memory, where the stream's compositor reads
+// them without a round trip through the host.
 #pragma once
 
 #include <cstdint>
@@ -13,12 +14,38 @@
 
 namespace ditstream::engine {
 
+// A tensor in device memory (CUDA), made by the engine. Torch-free code passes it along or copies
+// it to the host; the stream's CUDA interop reads the tensor itself (core/engine/aten_device_tensor.h).
+// Readers use it inside the observer call that delivered it, on the emitting thread, whose current
+// CUDA stream is the one the engine wrote it on.
+class DeviceTensor {
+ public:
+  virtual ~DeviceTensor() = default;
+  virtual std::vector<int64_t> sizes() const = 0;
+  // The values as contiguous float32 in host memory, for readers that cannot use the device.
+  virtual std::vector<float> to_host_float() const = 0;
+};
+using DeviceTensorPtr = std::shared_ptr<const DeviceTensor>;
+
+// One picture at the output resolution: in host memory (`rgb`) or on the device (`device`).
 struct RgbFrame {
   int width = 0;
   int height = 0;
-  std::vector<uint8_t> rgb;  // [height, width, 3] row-major
+  std::vector<uint8_t> rgb;  // [height, width, 3] row-major; empty when the frame is on the device
+  DeviceTensorPtr device;    // [3, height, width], any float dtype, in [-1, 1] as the VAE decodes
 };
 using FramePtr = std::shared_ptr<const RgbFrame>;
+
+// One frame of latents [channels, height, width] (latent resolution), in host memory or on the
+// device; the stream turns it into a picture (latent→RGB factors, upscaling).
+struct LatentFrame {
+  int channels = 0;
+  int height = 0;
+  int width = 0;
+  std::vector<float> host;  // [channels, height, width] float32; empty when on the device
+  DeviceTensorPtr device;   // [channels, height, width], any float dtype
+};
+using LatentPtr = std::shared_ptr<const LatentFrame>;
 
 struct Queued {
   int position = 0;  // 0: next to run
@@ -33,11 +60,12 @@ struct Progress {
   bool reused = false;  // the cache policy skipped the transformer for this step
   double step_seconds = 0;
 };
-// The x0 prediction of one step, as a small RGB image (latent resolution); the stream upscales it.
+// The x0 prediction of one step: its first latent frame, or a picture already decoded from it.
 struct PreviewFrame {
   int step = 0;
   int steps = 0;
-  FramePtr frame;
+  FramePtr frame;      // a decoded picture at the output resolution, or null
+  LatentPtr latent;    // the latent frame, or null
 };
 // Final frames from one decode chunk, at the output resolution.
 struct FrameChunk {
@@ -55,7 +83,8 @@ struct PreviewPlan {
   std::string note;   // why real-VAE previews do not run although asked for (memory budget), or ""
 };
 // One decode chunk of a real-VAE preview: the x0 prediction of step `step` decoded by the
-// streaming VAE at the output resolution (or 1/downscale of it), while later steps run. A newer
+// streaming VAE, pictures at the output resolution (in host or device memory, as FrameChunk's),
+// while later steps run. A newer
 // step's preview supersedes an unfinished older one, so a preview may end before its last frame.
 struct PreviewChunk {
   int step = 0;

@@ -11,8 +11,8 @@
 #include <cmath>
 #include <new>
 
+#include "core/engine/aten_device_tensor.h"
 #include "core/engine/compute_lane.h"
-#include "core/engine/latent_preview.h"
 #include "core/engine/memory_estimate.h"
 #include "core/engine/preview_decoder.h"
 #include "core/io/config_reader.h"
@@ -63,6 +63,23 @@ auto failing_job_on_oom(at::Device device, const char* stage, Fn&& fn) -> declty
               std::string("out of memory while ") + stage + " (" + what + "); the job's memory was freed");
 }
 
+// The preview of one step for the stream: the first latent frame of the x0 prediction,
+// [B, C, T', H', W'] → [C, H', W'], left on the device when the engine runs on one.
+LatentPtr preview_latent(const at::Tensor& x0) {
+  const at::Tensor frame = x0.select(0, 0).select(1, 0);  // [C, H', W']
+  auto latent = std::make_shared<LatentFrame>();
+  latent->channels = static_cast<int>(frame.size(0));
+  latent->height = static_cast<int>(frame.size(1));
+  latent->width = static_cast<int>(frame.size(2));
+  if (frame.is_cpu()) {
+    const at::Tensor host = frame.to(at::kFloat).contiguous();
+    latent->host.assign(host.data_ptr<float>(), host.data_ptr<float>() + host.numel());
+  } else {
+    latent->device = std::make_shared<AtenDeviceTensor>(frame);
+  }
+  return latent;
+}
+
 }  // namespace
 
 void HunyuanEngineOptions::validate() const {
@@ -87,7 +104,6 @@ struct HunyuanEngine::Impl {
   at::ScalarType dtype = at::kFloat;
   std::unique_ptr<model::hunyuan_video::HunyuanVideoTransformer3DModel> transformer;
   sampling::FlowMatchEulerDiscreteSchedulerConfig scheduler;
-  LatentPreview preview = LatentPreview(at::zeros({16, 3}), at::zeros({3}));
   std::unique_ptr<text::PromptEncoder> text_encoder;
   std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo> vae;
   std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo> preview_vae_copy;  // on options.preview_device
@@ -223,8 +239,11 @@ void HunyuanEngine::Impl::decode(const JobRequest& request, const at::Tensor& la
       *vae, latents.to(vae->dtype()), chunk_plan, streaming,
       [&](const at::Tensor& frames, int64_t first_frame) {
         if (emit == nullptr) return;
+        // The frames stay on the device; waiting for them here makes the chunk's span and time
+        // the device's.
+        finish_lane->synchronize();
         if (previews) previews->supersede();
-        FrameChunk chunk{static_cast<int>(first_frame), request.frames, 0, decoded_to_rgb_frames(frames)};
+        FrameChunk chunk{static_cast<int>(first_frame), request.frames, 0, decoded_frames(frames)};
         chunk.decode_seconds = seconds_since(chunk_start);
         timeline->add_until_now(fmt::format("decode frames {}-{}", first_frame, first_frame + chunk.frames.size() - 1),
                                 finish_lane->name(), chunk_unix);
@@ -297,20 +316,16 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options, HunyuanEngineP
   s.text_encoder = std::move(parts.text_encoder);
   s.vae = std::move(parts.vae);
   s.preview_vae_copy = std::move(parts.preview_vae);
-  s.preview = LatentPreview::from_file(options.preview_factors);
   if (s.distributed()) {
     require(options.commands != nullptr, "engine", "commands", "several ranks need the command channel");
     s.context_parallel = std::make_unique<parallel::ContextParallelTransformer>(*s.transformer, *options.world, options.mesh);
   }
-  require(s.preview.channels() == s.transformer->config().in_channels, "engine", "preview_factors",
-          "the factors are for " + std::to_string(s.preview.channels()) + " latent channels, the model has " +
-              std::to_string(s.transformer->config().in_channels));
   s.denoise_lane = std::make_unique<ComputeLane>(s.device, "denoise", ComputeLane::Priority::high);
   s.preview_lane = std::make_unique<ComputeLane>(preview_device, "preview-vae", ComputeLane::Priority::low);
   s.finish_lane = std::make_unique<ComputeLane>(s.device, "finish", ComputeLane::Priority::low);
   const auto budget_of = [&](at::Device d) {
     return options.memory_budget_gib > 0 ? static_cast<int64_t>(options.memory_budget_gib * kGiB)
-                                         : static_cast<int64_t>(0.9 * static_cast<double>(device_memory(d).free));
+                                         : static_cast<int64_t>(0.9 * static_cast<double>(available_memory(d).free));
   };
   s.budget = budget_of(s.device);
   s.preview_budget = s.preview_vae_copy ? budget_of(preview_device) : s.budget;
@@ -444,7 +459,7 @@ HunyuanEngine::Impl::Denoised HunyuanEngine::Impl::denoise(const JobRequest& req
       }
     }
     // The first latent frame of the x0 prediction: [B, C, T', H', W'] → [C, H', W'].
-    (*emit)(PreviewFrame{step, steps, preview.to_rgb(e.x0.select(0, 0).select(1, 0))});
+    (*emit)(PreviewFrame{step, steps, nullptr, preview_latent(e.x0)});
     step_start = Clock::now();
     step_unix = unix_seconds();
   };

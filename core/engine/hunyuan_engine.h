@@ -1,7 +1,8 @@
-// The HunyuanVideo engine: prompt → LLaMA-style + CLIP text encoders → denoising with a latent→RGB
-// preview of every step's x0 (and, when asked, real-VAE previews of x0 decoded on a lane of their
-// own while the next steps run) → streaming VAE decode, final frames emitted chunk by chunk. Every
-// job's status names the paths that ran ("text_path": "llama+clip", "decode_path": "vae-streaming").
+// The HunyuanVideo engine: prompt → LLaMA-style + CLIP text encoders → denoising, every step's x0
+// latent emitted as a preview (and, when asked, real-VAE previews of x0 decoded on a lane of their
+// own while the next steps run) → streaming VAE decode, final frames emitted chunk by chunk (left
+// in device memory on a GPU). Every job's status names the paths that ran ("text_path":
+// "llama+clip", "decode_path": "vae-streaming").
 //
 // Lanes: denoising runs on a high-priority CUDA stream, real-VAE previews and final decodes on
 // low-priority streams of their own (or the previews on another GPU), so the queue can denoise one
@@ -34,7 +35,6 @@ namespace ditstream::engine {
 
 struct HunyuanEngineOptions {
   std::filesystem::path model;            // diffusers folder
-  std::filesystem::path preview_factors;  // latent→RGB factors (models/hunyuan_video_latent_rgb.json)
   std::string device = "cpu";             // "cpu", "cuda", "cuda:1"
   std::string dtype = "float32";          // "float32" or "bfloat16"
   // A context-parallel engine: every rank builds one with the world communicator (size > 1) and
@@ -48,8 +48,8 @@ struct HunyuanEngineOptions {
   // Real-VAE previews decode here: "" on `device` (a CUDA stream of their own there), or another
   // GPU ("cuda:1"), which then holds a copy of the VAE.
   std::string preview_device;
-  // Real-VAE previews decode x0 average-pooled by this factor (1, 2 or 4): 1/factor² of the work,
-  // frames at 1/factor of the output size (the stream scales them up).
+  // Real-VAE previews decode x0 average-pooled by this factor (1, 2 or 4): 1/factor² of the work;
+  // the decoded pictures are scaled back up to the output size.
   int preview_vae_downscale = 1;
   // Memory (GiB) that jobs' work may use beside the loaded weights: real-VAE previews run only when
   // a job's denoising and one preview decode fit in it, and the queue overlaps two jobs only when

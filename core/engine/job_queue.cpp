@@ -67,6 +67,7 @@ struct JobQueue::Live {
   bool waited_for_memory = false;  // a note about it is already on the record
   std::vector<Event> history;  // without pixels
   std::vector<std::weak_ptr<EventReader::Channel>> readers;
+  bool first_step_seen = false;
   bool first_preview_seen = false;
   bool first_frame_seen = false;
 };
@@ -430,6 +431,11 @@ void JobQueue::on_engine_event(const std::string& id, Event event) {
       r.step = p->step;
       (p->reused ? r.reused_steps : r.computed_steps) += 1;
       r.timings["denoise"] += p->step_seconds;
+      if (!live.first_step_seen) {
+        live.first_step_seen = true;
+        // Start → the first step began: text encoding, the starting noise and the schedule.
+        r.timings["prepare"] = std::max(0.0, elapsed - r.timings["queue_wait"] - p->step_seconds);
+      }
       if (metrics_) {
         metrics_->step.observe(p->step_seconds);
         metrics_->steps.add();

@@ -86,7 +86,18 @@ std::string number(double v) {
 }
 }  // namespace
 
+void MetricsRegistry::add_collector(std::function<void()> collect) {
+  std::lock_guard lock(mutex_);
+  collectors_.push_back(std::move(collect));
+}
+
 std::string MetricsRegistry::render() const {
+  std::vector<std::function<void()>> collectors;
+  {
+    std::lock_guard lock(mutex_);
+    collectors = collectors_;
+  }
+  for (const auto& collect : collectors) collect();  // they set gauges, which lock on their own
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& [name, e] : entries_) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -61,6 +62,8 @@ class MetricsRegistry {
   Gauge& gauge(const std::string& name, const std::string& help);
   Histogram& histogram(const std::string& name, const std::string& help,
                        std::vector<double> bounds = latency_buckets());
+  // Runs before every render(): refreshes gauges whose values live elsewhere (device memory).
+  void add_collector(std::function<void()> collect);
   // Prometheus text exposition format 0.0.4.
   std::string render() const;
 
@@ -73,6 +76,7 @@ class MetricsRegistry {
   };
   mutable std::mutex mutex_;
   std::map<std::string, Entry> entries_;
+  std::vector<std::function<void()>> collectors_;
 };
 
 // The service's metrics, registered once with their names and help texts.

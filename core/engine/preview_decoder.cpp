@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "core/engine/aten_device_tensor.h"
 #include "core/util/log.h"
 
 namespace ditstream::engine {
@@ -22,12 +23,21 @@ std::string frame_range(int64_t first, int64_t count) {
 
 }  // namespace
 
-std::vector<FramePtr> decoded_to_rgb_frames(const at::Tensor& frames) {
-  // [B, 3, n, H, W] in [-1, 1] → [n, H, W, 3] uint8
-  const at::Tensor rgb = ((frames.select(0, 0).to(at::kCPU, at::kFloat) + 1.0) * 127.5)
-                             .clamp(0, 255).round().to(at::kByte).permute({1, 2, 3, 0}).contiguous();
+std::vector<FramePtr> decoded_frames(const at::Tensor& frames) {
+  const at::Tensor video = frames.select(0, 0);  // [3, n, H, W]
   std::vector<FramePtr> out;
-  out.reserve(static_cast<size_t>(rgb.size(0)));
+  if (!video.is_cpu()) {
+    for (int64_t i = 0; i < video.size(1); ++i) {
+      auto f = std::make_shared<RgbFrame>();
+      f->height = static_cast<int>(video.size(2));
+      f->width = static_cast<int>(video.size(3));
+      f->device = std::make_shared<AtenDeviceTensor>(video.select(1, i));  // [3, H, W]
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
+  const at::Tensor rgb = ((video.to(at::kFloat) + 1.0) * 127.5)
+                             .clamp(0, 255).round().to(at::kByte).permute({1, 2, 3, 0}).contiguous();  // [n, H, W, 3]
   for (int64_t i = 0; i < rgb.size(0); ++i) {
     auto f = std::make_shared<RgbFrame>();
     f->height = static_cast<int>(rgb.size(1));
@@ -168,13 +178,25 @@ void PreviewDecoder::decode(Request request) {
   }
   ComputeLane::Use on_lane(lane_);
   const int64_t d = settings_.downscale;
+  const int64_t ratio = vae_.config().spatial_compression_ratio;
+  const int64_t out_height = z.size(3) * ratio, out_width = z.size(4) * ratio;
   if (d > 1) z = at::avg_pool3d(z, {1, d, d}, {1, d, d});  // [B, C, T', H'/d, W'/d]
   auto chunk_start = Clock::now();
   double chunk_unix = unix_seconds();
   const bool finished = model::vae::decode_streaming(
       vae_, z, settings_.plan, settings_.streaming,
       [&](const at::Tensor& frames, int64_t first_frame) {
-        PreviewChunk chunk{request.step, steps_, static_cast<int>(first_frame), frames_total_, 0, 0, decoded_to_rgb_frames(frames)};
+        at::Tensor pictures = frames;  // [B, 3, n, h, w]
+        if (d > 1) {
+          // [B, 3, n, h, w] → [B·n, 3, h, w] → the output size → [B, 3, n, H, W]
+          const int64_t b = frames.size(0), n = frames.size(2);
+          pictures = at::upsample_bilinear2d(frames.permute({0, 2, 1, 3, 4}).reshape({b * n, 3, frames.size(3), frames.size(4)}),
+                                             {out_height, out_width}, false)
+                         .reshape({b, n, 3, out_height, out_width})
+                         .permute({0, 2, 1, 3, 4});
+        }
+        PreviewChunk chunk{request.step, steps_, static_cast<int>(first_frame), frames_total_, 0, 0, decoded_frames(pictures)};
+        lane_.synchronize();  // the pictures may stay on the device: the span and age are the device's
         chunk.decode_seconds = seconds_since(chunk_start);
         chunk.age_seconds = unix_seconds() - request.ready_at;
         std::lock_guard emitting(emit_mutex_);

@@ -20,8 +20,9 @@
 
 namespace ditstream::engine {
 
-// Decoded frames [B, 3, n, H, W] in [-1, 1] (batch entry 0 is shown) → n packed RGB24 frames.
-std::vector<FramePtr> decoded_to_rgb_frames(const at::Tensor& frames);
+// Decoded frames [B, 3, n, H, W] in [-1, 1] (batch entry 0 is shown) → n frames: [3, H, W] views
+// left on the device, or [H, W, 3] uint8 on the host.
+std::vector<FramePtr> decoded_frames(const at::Tensor& frames);
 
 // Which steps get a real-VAE preview (steps are 1-based; never the last, whose x0 the final decode
 // shows). A fixed interval k: steps k, 2k, .... Auto: k = ceil(decode time / step time) from
@@ -47,7 +48,9 @@ class PreviewSchedule {
 struct PreviewDecodeSettings {
   model::vae::ChunkPlan plan;
   model::vae::StreamingOptions streaming;  // unscale_latents: x0 is in the denoiser's scale
-  int downscale = 1;  // x0 is average-pooled by this spatially first: 1/downscale² of the work
+  // x0 is average-pooled by this spatially first (1/downscale² of the work); the pictures are
+  // scaled back up to the output size.
+  int downscale = 1;
 };
 
 class PreviewDecoder {

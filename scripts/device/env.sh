@@ -2,10 +2,21 @@
 # a prefix and points the build and the loaders at it; carried Python wheels (.whl) go to a
 # site folder. Keeps NVLink multicast off, as that machine requires.
 # (sourced: leaves the caller's shell options alone)
-export DEPS_PREFIX=/tmp/ditstream-deps
+export DEPS_PREFIX=${DEPS_PREFIX:-/tmp/ditstream-deps}
 if [ -d .deps ]; then
   mkdir -p "$DEPS_PREFIX"
-  for deb in .deps/*/*.deb; do dpkg -x "$deb" "$DEPS_PREFIX"; done
+  for deb in .deps/*/*.deb; do [ -f "$deb" ] && dpkg -x "$deb" "$DEPS_PREFIX"; done
+  # A packed prefix (scripts/device/pack_deps.py); its usr/lib/fallback libraries are linked in
+  # only where the machine has none of that name, so the machine's own copies win.
+  for archive in .deps/*/*.tar.xz; do [ -f "$archive" ] && tar -xJf "$archive" -C "$DEPS_PREFIX"; done
+  if [ -d "$DEPS_PREFIX/usr/lib/fallback" ]; then
+    have=$(ldconfig -p | awk 'NR > 1 {print $1}')
+    for lib in "$DEPS_PREFIX"/usr/lib/fallback/*; do
+      name=${lib##*/}
+      grep -qxF "$name" <<<"$have" || ln -sf "../fallback/$name" "$DEPS_PREFIX/usr/lib/x86_64-linux-gnu/$name"
+    done
+    unset have lib name
+  fi
 fi
 export CMAKE_PREFIX_PATH="$DEPS_PREFIX/usr:${CMAKE_PREFIX_PATH:-}"
 export PKG_CONFIG_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu/pkgconfig:$DEPS_PREFIX/usr/share/pkgconfig"

@@ -14,7 +14,7 @@ SERVICE=(libboost1.81-dev libglib2.0-0 libglib2.0-dev libglib2.0-dev-bin libgstr
          libgstreamer-plugins-base1.0-0 libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-0
          libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good
          gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-tools
-         gstreamer1.0-plugins-base-apps libnice10 libx264-164 libvpx7 libsrtp2-1 libusrsctp2 liborc-0.4-0
+         gstreamer1.0-plugins-base-apps libnice10 libnice-dev libx264-164 libvpx7 libsrtp2-1 libusrsctp2 liborc-0.4-0
          libvulkan1 libvulkan-dev glslc libglvnd0 libgl1 libglx0 libegl1 libopengl0 libgles2
          libblkid-dev libdw-dev libelf-dev libffi-dev liblzma-dev libmount-dev liborc-0.4-dev libselinux1-dev
          libsepol-dev libunwind-dev zlib1g-dev)

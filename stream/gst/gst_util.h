@@ -7,6 +7,10 @@
 
 namespace ditstream::stream {
 
+// Caps fields of the compositor's I420 frames: BT.709 limited range with MPEG-2 (left-sited)
+// chroma. x264enc writes them into the H.264 VUI, so players convert back with the same matrix.
+inline constexpr const char* kI420Colorimetry = "colorimetry=bt709,chroma-site=mpeg2";
+
 struct GstUnref {
   void operator()(gpointer p) const {
     if (p) gst_object_unref(p);

@@ -103,11 +103,11 @@ LiveStream::LiveStream(int width, int height, int fps, IceConfig ice, engine::Se
     : width_(width), height_(height), fps_(fps), ice_(std::move(ice)), metrics_(metrics) {
   pipeline_ = parse_pipeline(
       fmt::format("appsrc name=src is-live=true format=time do-timestamp=true "
-                  "caps=video/x-raw,format=I420,width={},height={},framerate={}/1 ! "
+                  "caps=video/x-raw,format=I420,width={},height={},framerate={}/1,{} ! "
                   "x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max={} ! "
                   "video/x-h264,profile=constrained-baseline,stream-format=byte-stream ! "
                   "tee name=tee allow-not-linked=true",
-                  width, height, fps, std::max(2, fps)),
+                  width, height, fps, kI420Colorimetry, std::max(2, fps)),
       "live stream");
   src_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
   encoder_ = gst_bin_get_by_name(GST_BIN(pipeline_), "enc");
@@ -172,14 +172,17 @@ void LiveStream::show_preview(I420Frame frame) {
   wake_.notify_all();
 }
 
-void LiveStream::add_final_frames(std::vector<I420Frame> frames) {
+void LiveStream::add_final_frames(std::vector<I420Frame> shown, std::vector<I420Frame> clean) {
+  require(shown.size() == clean.size(), "live stream", "frames",
+          std::to_string(shown.size()) + " shown and " + std::to_string(clean.size()) + " clean frames differ in number");
   {
     std::lock_guard lock(mutex_);
     if (phase_ == Phase::waiting || phase_ == Phase::preview) {
       phase_ = Phase::final_frames;
       play_index_ = 0;
     }
-    for (auto& f : frames) finals_.push_back(std::move(f));
+    for (auto& f : clean) finals_.push_back(std::move(f));
+    for (auto& f : shown) shown_.push_back(std::move(f));
     last_activity_ = Clock::now();
   }
   wake_.notify_all();
@@ -210,6 +213,11 @@ Clock::time_point LiveStream::last_activity() const {
   return last_activity_;
 }
 
+// Final frame `i` as the first pass shows it (with the overlay) while it is kept, clean otherwise.
+const I420Frame& LiveStream::first_pass_or_clean(size_t i) const {
+  return i < shown_.size() && !shown_[i].bytes.empty() ? shown_[i] : finals_[i];
+}
+
 // Picks what the stream shows now; called by the pacer with mutex_ held.
 bool LiveStream::next_frame(I420Frame& out, bool& fresh) {
   fresh = false;
@@ -221,15 +229,19 @@ bool LiveStream::next_frame(I420Frame& out, bool& fresh) {
       preview_fresh_ = false;
       return true;
     case Phase::final_frames:
-      if (play_index_ < finals_.size()) {
-        out = finals_[play_index_++];
-      } else {
-        out = finals_.back();  // the next chunk is still decoding: hold the last frame
-      }
-      return true;
     case Phase::loop:
-      if (play_index_ >= finals_.size()) play_index_ = 0;
-      out = finals_[play_index_++];
+      if (play_index_ >= finals_.size() && phase_ == Phase::loop) {
+        play_index_ = 0;
+        shown_.clear();  // the first pass is over: the clip loops as recorded
+        shown_.shrink_to_fit();
+      }
+      if (play_index_ < finals_.size()) {
+        out = first_pass_or_clean(play_index_);
+        if (play_index_ > 0 && play_index_ - 1 < shown_.size()) shown_[play_index_ - 1] = I420Frame{};  // played
+        ++play_index_;
+      } else {
+        out = first_pass_or_clean(finals_.size() - 1);  // the next chunk is still decoding: hold the last frame
+      }
       return true;
   }
   return false;
@@ -291,9 +303,12 @@ WhepAnswer LiveStream::add_viewer(const std::string& offer_text) {
   std::lock_guard join_lock(viewers_mutex_);
   auto viewer = std::make_unique<Viewer>();
   const std::string session_id = new_session_id();
+  // config-interval=0: x264 repeats SPS/PPS in front of every IDR picture itself. The payloader's
+  // own -1 would add them again before each IDR slice, between the slices of one picture, which
+  // OpenH264 (Firefox's decoder) takes for a broken picture.
   GstElement* bin = parse_pipeline(
       fmt::format("queue name=q leaky=downstream max-size-buffers=60 max-size-time=0 max-size-bytes=0 ! "
-                  "rtph264pay name=pay pt={} config-interval=-1 aggregate-mode=zero-latency ! "
+                  "rtph264pay name=pay pt={} config-interval=0 aggregate-mode=zero-latency ! "
                   "webrtcbin name=webrtc bundle-policy=max-bundle",
                   pt),
       "WHEP viewer");

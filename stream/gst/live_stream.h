@@ -1,7 +1,8 @@
 // The live stream of one job: appsrc (live, I420) → x264 (zerolatency, constrained baseline, short
 // GOP) → tee → one webrtcbin per viewer. A pacer thread feeds the encoder: the newest preview
-// while denoising, then the final frames at the job's fps as they are decoded, then the finished
-// clip on a loop. Viewers join over WHEP at any time and start at a forced keyframe; a viewer that
+// while denoising, then the final frames at the job's fps as they are decoded (with the decode
+// overlay), then the finished clip on a loop (clean, as recorded). Frames are I420 BT.709 limited
+// range, tagged so in the caps and the H.264 VUI. Viewers join over WHEP at any time and start at a forced keyframe; a viewer that
 // leaves takes only its own branch down.
 #pragma once
 
@@ -16,7 +17,7 @@
 #include <vector>
 
 #include "core/engine/metrics.h"
-#include "stream/frame_convert.h"
+#include "stream/vulkan/frame_format.h"
 #include "stream/gst/ice_config.h"
 
 typedef struct _GstElement GstElement;
@@ -37,8 +38,9 @@ class LiveStream {
 
   // Preview phase: shows `frame` until the next preview or the first final frame; pushed at once.
   void show_preview(I420Frame frame);
-  // Final phase: appends decoded frames, played at the job's fps.
-  void add_final_frames(std::vector<I420Frame> frames);
+  // Final phase: appends decoded frames, played at the job's fps: `shown` (with the overlay) on the
+  // first pass, `clean` (the same frames without it) on the loop. Equal counts.
+  void add_final_frames(std::vector<I420Frame> shown, std::vector<I420Frame> clean);
   // The job ended: the clip loops from now on (or the last picture stays, if there are no frames).
   void end();
 
@@ -55,6 +57,7 @@ class LiveStream {
   struct Viewer;
   void pace();
   bool next_frame(I420Frame& out, bool& fresh);
+  const I420Frame& first_pass_or_clean(size_t i) const;
   void push(const I420Frame& frame);
   void force_keyframe();
 
@@ -71,7 +74,8 @@ class LiveStream {
   enum class Phase { waiting, preview, final_frames, loop } phase_ = Phase::waiting;
   I420Frame preview_;
   bool preview_fresh_ = false;
-  std::vector<I420Frame> finals_;
+  std::vector<I420Frame> finals_;  // clean, for the loop
+  std::vector<I420Frame> shown_;   // with the overlay, for the first pass; emptied as played
   size_t play_index_ = 0;
   bool ended_ = false;
   bool stopping_ = false;

@@ -15,11 +15,11 @@ Recorder::Recorder(std::filesystem::path file, int width, int height, int fps)
   const int gop = std::max(1, fps);
   pipeline_ = parse_pipeline(
       fmt::format("appsrc name=src format=time block=true max-bytes=0 "
-                  "caps=video/x-raw,format=I420,width={},height={},framerate={}/1 ! "
+                  "caps=video/x-raw,format=I420,width={},height={},framerate={}/1,{} ! "
                   "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} ! "
                   "video/x-h264,profile=constrained-baseline ! h264parse ! "
                   "mp4mux fragment-duration=500 trak-timescale={} ! filesink name=sink",
-                  width, height, fps, gop, 1000 * fps),
+                  width, height, fps, kI420Colorimetry, gop, 1000 * fps),
       "recorder");
   src_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
   GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");

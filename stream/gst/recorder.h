@@ -1,12 +1,13 @@
 // The recording of one job: the final frames at the requested fps, H.264 in fragmented mp4 (playable
 // while it grows), written to a temp file that the caller renames when the job completes. A pipeline
 // of its own, because the recording holds only the final frames with exact timestamps while the live
-// stream also carries previews and repeats.
+// stream also carries previews and repeats. The frames are clean (no overlay), I420 BT.709 limited
+// range, tagged so in the caps and the H.264 VUI.
 #pragma once
 
 #include <filesystem>
 
-#include "stream/frame_convert.h"
+#include "stream/vulkan/frame_format.h"
 
 typedef struct _GstElement GstElement;
 

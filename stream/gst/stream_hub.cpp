@@ -1,7 +1,5 @@
 #include "stream/gst/stream_hub.h"
 
-#include <fmt/format.h>
-
 #include "core/util/error.h"
 #include "core/util/log.h"
 #include "stream/stream_info.h"
@@ -11,6 +9,7 @@ namespace ditstream::stream {
 StreamHub::StreamHub(StreamHubOptions options, engine::ServiceMetrics* metrics)
     : options_(std::move(options)), metrics_(metrics) {
   init_streaming();
+  if (!options_.compositors) options_.compositors = std::make_shared<CompositorFactory>(CompositorOptions{});
   std::error_code ec;
   std::filesystem::create_directories(options_.recordings, ec);
   if (ec || !std::filesystem::is_directory(options_.recordings)) {
@@ -37,59 +36,83 @@ void StreamHub::on_submitted(const std::string& id, const engine::JobRequest& re
   drop_idle_streams();
   auto live = std::make_shared<LiveStream>(request.width, request.height, request.fps, options_.ice, metrics_);
   std::lock_guard lock(mutex_);
-  jobs_[id] = Job{request, std::move(live), nullptr, false};
+  jobs_[id] = Job{request, std::move(live)};
 }
 
 void StreamHub::on_event(const std::string& id, const engine::Event& event) {
+  const auto* preview = std::get_if<engine::PreviewFrame>(&event);
+  const auto* vae_preview = std::get_if<engine::PreviewChunk>(&event);
+  const auto* chunk = std::get_if<engine::FrameChunk>(&event);
   std::unique_lock lock(mutex_);
   const auto it = jobs_.find(id);
   if (it == jobs_.end()) return;
   Job& job = it->second;
-  const int w = job.request.width, h = job.request.height;
+  const engine::JobRequest request = job.request;
   const std::shared_ptr<LiveStream> live = job.live;
-  if (const auto* v = std::get_if<engine::PreviewChunk>(&event)) {
-    // Real-VAE preview frames are the preview phase's better pictures: from the first one on, they
-    // are what the stream shows until the final frames come.
-    job.vae_previews = true;
+  if (engine::is_terminal(event)) {
+    const std::unique_ptr<JobCompositor> frames = std::move(job.frames);
     lock.unlock();
-    for (const auto& f : v->frames) {
-      I420Frame frame = to_i420(*f, w, h);
-      draw_label(frame, fmt::format("{}/{}", v->step, v->steps));
-      live->show_preview(std::move(frame));
-    }
-  } else if (const auto* p = std::get_if<engine::PreviewFrame>(&event)) {
-    if (job.vae_previews) return;
-    lock.unlock();
-    I420Frame frame = to_i420(*p->frame, w, h);
-    draw_label(frame, fmt::format("{}/{}", p->step, p->steps));
-    live->show_preview(std::move(frame));
-  } else if (const auto* c = std::get_if<engine::FrameChunk>(&event)) {
-    if (!job.recorder) {
-      job.recorder = std::make_unique<Recorder>(options_.recordings / (id + ".mp4.part"), w, h, job.request.fps);
-    }
-    // Only the job's own thread (this one) touches or ends the recorder while it runs.
-    Recorder* recorder = job.recorder.get();
-    lock.unlock();
-    std::vector<I420Frame> frames;
-    frames.reserve(c->frames.size());
-    for (const auto& f : c->frames) {
-      frames.push_back(to_i420(*f, w, h));
-      recorder->push(frames.back());
-    }
-    live->add_final_frames(std::move(frames));
-  } else if (engine::is_terminal(event)) {
     live->end();
+    return;
   }
+  if (!preview && !vae_preview && !chunk) return;
+  // Real-VAE preview pictures are the preview phase's better ones: from the first on, they are what
+  // the stream shows until the final frames come.
+  if (preview && job.vae_previews) return;
+  if (vae_preview) {
+    if (vae_preview->frames.empty()) return;
+    job.vae_previews = true;
+  }
+  if (chunk && !job.recorder) {
+    job.recorder = std::make_unique<Recorder>(options_.recordings / (id + ".mp4.part"), request.width, request.height,
+                                              request.fps);
+  }
+  // The job's threads (denoising, real-VAE previews, finishing) take turns on its compositor; only
+  // the finishing one touches its recorder.
+  Recorder* recorder = job.recorder.get();
+  const std::shared_ptr<std::mutex> composing = job.composing;
+  lock.unlock();
+  std::lock_guard compose(*composing);
+  JobCompositor& frames = job_compositor(id, request.width, request.height);
+  if (preview) {
+    live->show_preview(frames.preview(*preview));
+    return;
+  }
+  if (vae_preview) {
+    // The chunk's last picture: the stream keeps only the newest preview anyway.
+    live->show_preview(frames.preview(engine::PreviewFrame{vae_preview->step, vae_preview->steps,
+                                                           vae_preview->frames.back(), nullptr}));
+    return;
+  }
+  auto composed = frames.final_frames(*chunk, request.steps);
+  for (const auto& f : composed.recorded) recorder->push(f);
+  live->add_final_frames(std::move(composed.shown), std::move(composed.recorded));
+}
+
+JobCompositor& StreamHub::job_compositor(const std::string& id, int width, int height) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto& frames = jobs_.at(id).frames) return *frames;
+  }
+  // Made outside the lock: it allocates the compositor's buffers.
+  auto compositor = options_.compositors->make(width, height);
+  auto device_input = options_.compositors->device_input(*compositor);
+  auto frames = std::make_unique<JobCompositor>(std::move(compositor), std::move(device_input));
+  std::lock_guard lock(mutex_);
+  return *(jobs_.at(id).frames = std::move(frames));
 }
 
 std::string StreamHub::finalize(const std::string& id, engine::JobStatus status) {
   std::unique_ptr<Recorder> recorder;
+  std::unique_ptr<JobCompositor> frames;
   {
     std::lock_guard lock(mutex_);
     const auto it = jobs_.find(id);
     if (it == jobs_.end()) return "";
     recorder = std::move(it->second.recorder);
+    frames = std::move(it->second.frames);
   }
+  frames.reset();
   if (!recorder) {
     if (status == engine::JobStatus::completed) throw Error(ErrorKind::internal, "recorder", "", "the job produced no frames");
     return "";

@@ -3,9 +3,8 @@
 #include <vector>
 
 #include "core/util/error.h"
-#include "core/util/log.h"
+#include "stream/vulkan/compositor_factory.h"
 #include "stream/vulkan/cpu_conversions.h"
-#include "stream/vulkan/vulkan_compositor.h"
 
 namespace ditstream::stream {
 namespace {
@@ -16,8 +15,8 @@ constexpr int kMaxSlots = 8;
 // Does the work at submit time; collect hands the result over.
 class CpuCompositor final : public Compositor {
  public:
-  CpuCompositor(const CompositorOptions& options, CompositorInfo info)
-      : Compositor(options, std::move(info)), done_(slots_) {}
+  CpuCompositor(const CompositorOptions& options, CompositorInfo info, std::shared_ptr<CompositorCounters> counters)
+      : Compositor(options, std::move(info), std::move(counters)), done_(slots_) {}
 
   FrameTicket submit_rgb(const void* frame, const RgbFormat& format, const Overlay* overlay) override {
     check_rgb(frame, format);
@@ -94,34 +93,38 @@ BackendChoice parse_backend_choice(std::string_view text, std::string_view field
                 "is '" + std::string(text) + "'; must be one of auto, vulkan, cpu");
 }
 
-Compositor::Compositor(const CompositorOptions& options, CompositorInfo info)
+Compositor::Compositor(const CompositorOptions& options, CompositorInfo info,
+                       std::shared_ptr<CompositorCounters> counters)
     : info_(std::move(info)),
       width_(options.width),
       height_(options.height),
       slots_(options.slots),
       input_capacity_(options.input_capacity_bytes ? options.input_capacity_bytes
                                                    : rgb_frame_bytes({SampleType::f32}, options.width, options.height)),
-      factors_(options.preview_factors) {
+      factors_(options.preview_factors),
+      counters_(counters ? std::move(counters) : std::make_shared<CompositorCounters>()) {
   validate_i420_size(options.width, options.height, kContext);
   require(options.slots >= 1 && options.slots <= kMaxSlots, kContext, "slots",
           "is " + std::to_string(options.slots) + "; must be in 1.." + std::to_string(kMaxSlots));
 }
 
-void Compositor::check_rgb(const void* frame, const RgbFormat& format) const {
+void Compositor::check_rgb(const void* frame, const RgbFormat& format) {
   require(frame != nullptr, kContext, "frame", "is null");
   validate_rgb_format(format, kContext);
   require(rgb_frame_bytes(format, width_, height_) <= input_capacity_, kContext, "format",
           to_string(format) + " at " + std::to_string(width_) + "x" + std::to_string(height_) + " needs " +
               std::to_string(rgb_frame_bytes(format, width_, height_)) + " bytes; input slots hold " +
               std::to_string(input_capacity_));
+  ++counters_->host_frames;
 }
 
-void Compositor::check_latent(const float* latent, const LatentFrameDesc& desc) const {
+void Compositor::check_latent(const float* latent, const LatentFrameDesc& desc) {
   require(latent != nullptr, kContext, "latent", "is null");
   validate_latent(desc, kContext);
   require(latent_frame_bytes(desc) <= input_capacity_, kContext, "latent",
           std::to_string(desc.height) + "x" + std::to_string(desc.width) + " latent spans " +
               std::to_string(latent_frame_bytes(desc)) + " bytes; input slots hold " + std::to_string(input_capacity_));
+  ++counters_->host_frames;
 }
 
 I420Frame Compositor::compose_rgb(const void* frame, const RgbFormat& format, const Overlay* overlay) {
@@ -136,26 +139,16 @@ I420Frame Compositor::compose_latent(const float* latent, const LatentFrameDesc&
   return out;
 }
 
-std::unique_ptr<Compositor> make_cpu_compositor(const CompositorOptions& options, std::string reason) {
-  CompositorInfo info{CompositorBackend::cpu, "host", std::move(reason), false};
-  return std::make_unique<CpuCompositor>(options, std::move(info));
+std::unique_ptr<Compositor> make_cpu_compositor(const CompositorOptions& options, CompositorInfo info,
+                                                std::shared_ptr<CompositorCounters> counters) {
+  return std::make_unique<CpuCompositor>(options, std::move(info), std::move(counters));
 }
 
 std::unique_ptr<Compositor> Compositor::create(const CompositorOptions& options) {
   validate_i420_size(options.width, options.height, kContext);
   require(options.slots >= 1 && options.slots <= kMaxSlots, kContext, "slots",
           "is " + std::to_string(options.slots) + "; must be in 1.." + std::to_string(kMaxSlots));
-  if (options.backend == BackendChoice::cpu) {
-    log::info("compositor: CPU back-end (requested)");
-    return make_cpu_compositor(options, "requested");
-  }
-  try {
-    return std::make_unique<VulkanCompositor>(options);
-  } catch (const Error& e) {
-    if (options.backend == BackendChoice::vulkan || e.kind() != ErrorKind::unavailable) throw;
-    log::warn("compositor: Vulkan is not usable, converting frames on the CPU: {}", e.what());
-    return make_cpu_compositor(options, e.what());
-  }
+  return CompositorFactory(options).make(options.width, options.height);
 }
 
 }  // namespace ditstream::stream

@@ -3,7 +3,8 @@
 //
 // Two back-ends behind one interface: Vulkan compute (a GPU, or lavapipe on CPU machines) and
 // plain C++ (cpu_conversions.h), used when no Vulkan device is usable; which one runs and why is
-// in info(), for /healthz and the log. Frames are pipelined: submit() returns a ticket at once and
+// in info(), for /healthz and the log. CompositorFactory (compositor_factory.h) picks the back-end
+// once per process and makes a compositor per frame size. Frames are pipelined: submit() returns a ticket at once and
 // up to `slots` frames are in flight; collect() waits for one. Not thread-safe: one caller thread.
 //
 // Input dtypes: host submits take f32 or u8 RGB and f32 latents. fp16/bf16 tensors are converted
@@ -11,6 +12,7 @@
 // on the host by the caller before submit.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -50,6 +52,14 @@ struct CompositorOptions {
   size_t input_capacity_bytes = 0;
 };
 
+// Where the frames a compositor converted came from: host memory (uploaded, or read by the CPU
+// back-end) or device memory written by a device producer (CUDA interop, no host copy). Shared by
+// the compositors of one factory, so the service can tell which path its frames took.
+struct CompositorCounters {
+  std::atomic<uint64_t> host_frames{0};
+  std::atomic<uint64_t> device_frames{0};
+};
+
 struct CompositorInfo {
   CompositorBackend backend = CompositorBackend::cpu;
   std::string device;  // Vulkan device name, or "host"
@@ -71,6 +81,7 @@ class Compositor {
   int width() const { return width_; }
   int height() const { return height_; }
   int slots() const { return slots_; }
+  const CompositorCounters& counters() const { return *counters_; }
 
   // An RGB frame of the output size in host memory (rgb_frame_bytes(format, width, height) bytes),
   // copied before return. `overlay` may be null.
@@ -85,10 +96,10 @@ class Compositor {
   I420Frame compose_latent(const float* latent, const LatentFrameDesc& desc, const Overlay* overlay);
 
  protected:
-  Compositor(const CompositorOptions& options, CompositorInfo info);
-  // Checks of host-submit arguments shared by both back-ends.
-  void check_rgb(const void* frame, const RgbFormat& format) const;
-  void check_latent(const float* latent, const LatentFrameDesc& desc) const;
+  Compositor(const CompositorOptions& options, CompositorInfo info, std::shared_ptr<CompositorCounters> counters);
+  // Checks of host-submit arguments shared by both back-ends; each counts a host frame.
+  void check_rgb(const void* frame, const RgbFormat& format);
+  void check_latent(const float* latent, const LatentFrameDesc& desc);
 
   CompositorInfo info_;
   int width_;
@@ -96,9 +107,11 @@ class Compositor {
   int slots_;
   size_t input_capacity_;
   LatentRgbFactors factors_;
+  std::shared_ptr<CompositorCounters> counters_;
 };
 
-// The plain C++ back-end alone (also what Compositor::create falls back to).
-std::unique_ptr<Compositor> make_cpu_compositor(const CompositorOptions& options, std::string reason);
+// The plain C++ back-end alone (also what CompositorFactory falls back to).
+std::unique_ptr<Compositor> make_cpu_compositor(const CompositorOptions& options, CompositorInfo info,
+                                                std::shared_ptr<CompositorCounters> counters);
 
 }  // namespace ditstream::stream

@@ -1,6 +1,7 @@
 #include "stream/vulkan/overlay.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/util/error.h"
 
@@ -106,6 +107,8 @@ OverlayLayout OverlayLayout::place(const Overlay& overlay, int width, int height
           "is " + std::to_string(overlay.total_steps) + "; must be at least 1");
   require(overlay.step >= 0 && overlay.step <= overlay.total_steps, kContext, "step",
           "is " + std::to_string(overlay.step) + "; must be in 0.." + std::to_string(overlay.total_steps));
+  require(!overlay.progress || (*overlay.progress >= 0.0f && *overlay.progress <= 1.0f), kContext, "progress",
+          "is " + std::to_string(overlay.progress.value_or(0.0f)) + "; must be in [0, 1]");
   for (char c : overlay.phase) {
     require(c >= 32 && c < 127, kContext, "phase",
             "contains the byte " + std::to_string(static_cast<unsigned char>(c)) + "; only printable ASCII is drawn");
@@ -137,7 +140,8 @@ OverlayLayout OverlayLayout::place(const Overlay& overlay, int width, int height
   const int bar_x0 = margin, bar_x1 = std::max(margin, width - margin);
   const int bar_y1 = std::max(bar_h, height - margin);
   layout.bar = {bar_x0, bar_y1 - bar_h, bar_x1, bar_y1};
-  const int64_t filled = int64_t(bar_x1 - bar_x0) * overlay.step / overlay.total_steps;
+  const int64_t filled = overlay.progress ? std::llround(double(bar_x1 - bar_x0) * *overlay.progress)
+                                          : int64_t(bar_x1 - bar_x0) * overlay.step / overlay.total_steps;
   layout.fill_x1 = bar_x0 + static_cast<int32_t>(filled);
   return layout;
 }

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace ditstream::stream {
@@ -12,7 +13,10 @@ namespace ditstream::stream {
 struct Overlay {
   int step = 0;         // steps done, 0..total_steps
   int total_steps = 1;  // ≥ 1
-  std::string phase;    // "denoise", "decode"; printable ASCII
+  std::string phase;    // "denoising", "decoding", "done"; printable ASCII
+  // How much of the bar is filled, in [0, 1]; unset: step / total_steps. Decoding fills it with
+  // the frames decoded so far.
+  std::optional<float> progress;
 
   // The text line drawn: "step <step>/<total_steps> <phase>".
   std::string text() const;

@@ -58,24 +58,42 @@ void external_ownership(VkCommandBuffer cmd, VkBuffer buffer, uint32_t family, b
 
 uint32_t groups(uint32_t n, uint32_t size) { return (n + size - 1) / size; }
 
+// How the compositor's device came about, for /healthz and the log.
+std::string device_reason(const vk::VulkanContext& ctx) {
+  return ctx.is_cpu_device() ? "Vulkan on a CPU device (no GPU driver found)" : "Vulkan device";
+}
+
 }  // namespace
 
-VulkanCompositor::VulkanCompositor(const CompositorOptions& options)
-    : Compositor(options, {}),
-      ctx_(vk::VulkanContext::create({options.cuda_interop, options.device_uuid, options.device_extensions})),
+VulkanKernels::VulkanKernels(const vk::DeviceRequest& request)
+    : ctx_(vk::VulkanContext::create(request)),
       set_layout_(vk::make_storage_set_layout(*ctx_)),
       preview_(std::make_unique<vk::ComputePipeline>(*ctx_, kLatentPreviewSpv, sizeof(PreviewPush), set_layout_.get(),
                                                      "latent_preview.comp")),
       overlay_(std::make_unique<vk::ComputePipeline>(*ctx_, kOverlaySpv, sizeof(RgbPush), set_layout_.get(),
                                                      "overlay.comp")),
       i420_(std::make_unique<vk::ComputePipeline>(*ctx_, kRgbToI420Spv, sizeof(RgbPush), set_layout_.get(),
-                                                  "rgb_to_i420.comp")),
+                                                  "rgb_to_i420.comp")) {}
+
+VulkanCompositor::VulkanCompositor(const CompositorOptions& options)
+    : VulkanCompositor(options,
+                       std::make_shared<VulkanKernels>(
+                           vk::DeviceRequest{options.cuda_interop, options.device_uuid, options.device_extensions}),
+                       {}, nullptr) {}
+
+VulkanCompositor::VulkanCompositor(const CompositorOptions& options, std::shared_ptr<const VulkanKernels> kernels,
+                                   CompositorInfo info, std::shared_ptr<CompositorCounters> counters)
+    : Compositor(options, std::move(info), std::move(counters)),
+      kernels_(std::move(kernels)),
+      ctx_(&kernels_->context()),
       descriptor_pool_(vk::make_descriptor_pool(*ctx_, 5 * uint32_t(slots_))),
       command_pool_(vk::make_command_pool(*ctx_)),
       done_(*ctx_, options.cuda_interop) {
-  info_ = {CompositorBackend::vulkan, ctx_->device_name(),
-           ctx_->is_cpu_device() ? "Vulkan on a CPU device (no GPU driver found)" : "Vulkan device",
-           options.cuda_interop};
+  require(!options.cuda_interop || ctx_->external_interop(), kContext, "cuda_interop",
+          "the shared Vulkan context was created without external memory");
+  if (info_.device.empty()) {
+    info_ = {CompositorBackend::vulkan, ctx_->device_name(), device_reason(*ctx_), options.cuda_interop};
+  }
 
   std::vector<float> factors;
   for (const auto& row : factors_.factors) factors.insert(factors.end(), row.begin(), row.end());
@@ -102,7 +120,7 @@ VulkanCompositor::VulkanCompositor(const CompositorOptions& options)
     const VkBuffer input = slot.input->get(), frame = slot.frame->get(), ovl = slot.overlay->get();
     const VkBuffer output = slot.output->get();
     auto make_set = [&](std::initializer_list<VkBuffer> buffers) {
-      VkDescriptorSet set = vk::allocate_set(*ctx_, descriptor_pool_.get(), set_layout_.get());
+      VkDescriptorSet set = vk::allocate_set(*ctx_, descriptor_pool_.get(), kernels_->set_layout());
       vk::write_set(*ctx_, set, buffers);
       return set;
     };
@@ -117,7 +135,8 @@ VulkanCompositor::VulkanCompositor(const CompositorOptions& options)
 }
 
 VulkanCompositor::~VulkanCompositor() {
-  if (ctx_) vkQueueWaitIdle(ctx_->queue());
+  // The queue is shared: wait for this compositor's own frames, not for the queue to drain.
+  if (next_ticket_ > 1) done_.wait(next_ticket_ - 1, kCollectTimeoutNs);
 }
 
 VulkanCompositor::Slot& VulkanCompositor::acquire() {
@@ -161,6 +180,7 @@ FrameTicket VulkanCompositor::submit_latent(const float* latent, const LatentFra
 }
 
 FrameTicket VulkanCompositor::submit_device_rgb(const RgbFormat& format, const Overlay* overlay, uint64_t ready_value) {
+  ++counters_->device_frames;
   require(ready_ != nullptr, kContext, "device_input",
           "the compositor was created without device input (device_input or cuda_interop)");
   validate_rgb_format(format, kContext);
@@ -173,6 +193,7 @@ FrameTicket VulkanCompositor::submit_device_rgb(const RgbFormat& format, const O
 
 FrameTicket VulkanCompositor::submit_device_latent(const LatentFrameDesc& desc, const Overlay* overlay,
                                                    uint64_t ready_value) {
+  ++counters_->device_frames;
   require(ready_ != nullptr, kContext, "device_input",
           "the compositor was created without device input (device_input or cuda_interop)");
   validate_latent(desc, kContext);
@@ -215,9 +236,10 @@ FrameTicket VulkanCompositor::record_and_submit(Slot& slot, const Job& job) {
     const auto& d = job.latent;
     PreviewPush push{w, h, uint32_t(d.width), uint32_t(d.height), uint32_t(d.offset),
                      uint32_t(d.channel_stride ? d.channel_stride : int64_t(d.height) * d.width)};
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, preview_->get());
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, preview_->layout(), 0, 1, &slot.preview_set, 0, nullptr);
-    vkCmdPushConstants(cmd, preview_->layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(push), &push);
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, kernels_->preview().get());
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, kernels_->preview().layout(), 0, 1,
+                            &slot.preview_set, 0, nullptr);
+    vkCmdPushConstants(cmd, kernels_->preview().layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(push), &push);
     vkCmdDispatch(cmd, groups(w, 8), groups(h, 8), 1);
     compute_barrier(cmd);
     source_is_frame = true;
@@ -227,9 +249,9 @@ FrameTicket VulkanCompositor::record_and_submit(Slot& slot, const Job& job) {
     const auto [scale, offset] = float_scale_offset(source_format.range);
     RgbPush push{w, h, source_code(source_format), 0, scale, offset};
     VkDescriptorSet set = source_is_frame ? slot.overlay_in_place : slot.overlay_from_input;
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, overlay_->get());
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, overlay_->layout(), 0, 1, &set, 0, nullptr);
-    vkCmdPushConstants(cmd, overlay_->layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(push), &push);
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, kernels_->overlay().get());
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, kernels_->overlay().layout(), 0, 1, &set, 0, nullptr);
+    vkCmdPushConstants(cmd, kernels_->overlay().layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(push), &push);
     vkCmdDispatch(cmd, groups(w, 8), groups(h, 8), 1);
     compute_barrier(cmd);
     source_is_frame = true;
@@ -240,9 +262,9 @@ FrameTicket VulkanCompositor::record_and_submit(Slot& slot, const Job& job) {
     const auto [scale, offset] = float_scale_offset(source_format.range);
     RgbPush push{w, h, source_code(source_format), words, scale, offset};
     VkDescriptorSet set = source_is_frame ? slot.i420_from_frame : slot.i420_from_input;
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, i420_->get());
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, i420_->layout(), 0, 1, &set, 0, nullptr);
-    vkCmdPushConstants(cmd, i420_->layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(push), &push);
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, kernels_->i420().get());
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, kernels_->i420().layout(), 0, 1, &set, 0, nullptr);
+    vkCmdPushConstants(cmd, kernels_->i420().layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(push), &push);
     // Words are spread over x and y so that 8K frames stay under the group-count limit.
     const uint32_t total = groups(words, 64), gx = std::min<uint32_t>(total, 16384);
     vkCmdDispatch(cmd, gx, groups(total, gx), 1);
@@ -273,7 +295,7 @@ FrameTicket VulkanCompositor::record_and_submit(Slot& slot, const Job& job) {
   submit.pCommandBuffers = &cmd;
   submit.signalSemaphoreCount = 1;
   submit.pSignalSemaphores = &signal_semaphore;
-  vk::check(vkQueueSubmit(ctx_->queue(), 1, &submit, VK_NULL_HANDLE), "vkQueueSubmit");
+  ctx_->submit(submit);
   slot.ticket = ticket;
   slot.collected = false;
   ++next_ticket_;

@@ -3,7 +3,8 @@
 // buffer, a host-visible I420 output buffer, descriptor sets and a command buffer. One timeline
 // semaphore `done` counts finished frames (its value is the ticket); with device input (CUDA
 // interop) a second one, `ready`, is signalled by the producer (CUDA) after it wrote a slot's
-// input, and the frame's GPU work waits on it.
+// input, and the frame's GPU work waits on it. The context and the compiled pipelines
+// (VulkanKernels) are made once per process and shared by the compositors of every frame size.
 #pragma once
 
 #include <memory>
@@ -15,10 +16,34 @@
 
 namespace ditstream::stream {
 
-class VulkanCompositor final : public Compositor {
+// What the Vulkan compositors of one device share: the context (one queue, serialised), the
+// descriptor-set layout and the three compute pipelines built from the embedded SPIR-V.
+class VulkanKernels {
  public:
   // Throws ditstream::Error (unavailable) when no suitable Vulkan device exists.
+  explicit VulkanKernels(const vk::DeviceRequest& request);
+  const vk::VulkanContext& context() const { return *ctx_; }
+  VkDescriptorSetLayout set_layout() const { return set_layout_.get(); }
+  const vk::ComputePipeline& preview() const { return *preview_; }
+  const vk::ComputePipeline& overlay() const { return *overlay_; }
+  const vk::ComputePipeline& i420() const { return *i420_; }
+
+ private:
+  std::unique_ptr<vk::VulkanContext> ctx_;
+  vk::DescriptorSetLayout set_layout_;
+  std::unique_ptr<vk::ComputePipeline> preview_;
+  std::unique_ptr<vk::ComputePipeline> overlay_;
+  std::unique_ptr<vk::ComputePipeline> i420_;
+};
+
+class VulkanCompositor final : public Compositor {
+ public:
+  // Its own context and pipelines. Throws ditstream::Error (unavailable) when no suitable Vulkan
+  // device exists.
   explicit VulkanCompositor(const CompositorOptions& options);
+  // On shared ones: `kernels` must have been made with the interop the options ask for.
+  VulkanCompositor(const CompositorOptions& options, std::shared_ptr<const VulkanKernels> kernels,
+                   CompositorInfo info, std::shared_ptr<CompositorCounters> counters);
   ~VulkanCompositor() override;
 
   FrameTicket submit_rgb(const void* frame, const RgbFormat& format, const Overlay* overlay) override;
@@ -68,11 +93,8 @@ class VulkanCompositor final : public Compositor {
   void upload(Slot& slot, const void* data, size_t bytes, bool& from_staging);
   FrameTicket record_and_submit(Slot& slot, const Job& job);
 
-  std::unique_ptr<vk::VulkanContext> ctx_;
-  vk::DescriptorSetLayout set_layout_;
-  std::unique_ptr<vk::ComputePipeline> preview_;
-  std::unique_ptr<vk::ComputePipeline> overlay_;
-  std::unique_ptr<vk::ComputePipeline> i420_;
+  std::shared_ptr<const VulkanKernels> kernels_;
+  const vk::VulkanContext* ctx_;
   vk::DescriptorPool descriptor_pool_;
   vk::CommandPool command_pool_;
   std::unique_ptr<vk::Buffer> factors_buffer_;

@@ -201,6 +201,11 @@ VulkanContext::~VulkanContext() {
   if (instance_) vkDestroyInstance(instance_, nullptr);
 }
 
+void VulkanContext::submit(const VkSubmitInfo& info) const {
+  std::lock_guard lock(queue_mutex_);
+  check(vkQueueSubmit(queue_, 1, &info, VK_NULL_HANDLE), "vkQueueSubmit");
+}
+
 uint32_t VulkanContext::memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
                                     VkMemoryPropertyFlags preferred) const {
   for (VkMemoryPropertyFlags want : {required | preferred, required}) {

@@ -1,6 +1,7 @@
 // A headless Vulkan compute context: instance, the chosen physical device, a logical device with
 // one compute queue, and the extension entry points the CUDA interop needs. Owns its handles
 // (destroyed in reverse order); everything else (buffers, pipelines) borrows the device from it.
+// One context serves the whole process: submit() serialises the queue between threads.
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -8,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +54,9 @@ class VulkanContext {
   bool external_interop() const { return external_interop_; }
   const VkPhysicalDeviceLimits& limits() const { return limits_; }
 
+  // vkQueueSubmit on the queue, which Vulkan requires callers to serialise.
+  void submit(const VkSubmitInfo& info) const;
+
   // A memory type index allowed by `type_bits` with all of `required` and, where one exists, all
   // of `preferred` too. Throws when none has `required`.
   uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) const;
@@ -74,6 +79,7 @@ class VulkanContext {
   bool external_interop_ = false;
   VkPhysicalDeviceLimits limits_{};
   VkPhysicalDeviceMemoryProperties memory_{};
+  mutable std::mutex queue_mutex_;
 };
 
 }  // namespace ditstream::stream::vk

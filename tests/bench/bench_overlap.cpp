@@ -241,7 +241,6 @@ int main(int argc, char** argv) {
     c10::InferenceMode guard;
     engine::HunyuanEngineOptions options;
     options.model = f.model;
-    options.preview_factors = std::filesystem::path(DITSTREAM_SOURCE_DIR) / "models" / "hunyuan_video_latent_rgb.json";
     options.device = f.device;
     options.dtype = f.dtype;
     options.preview_vae_downscale = f.preview_downscale;

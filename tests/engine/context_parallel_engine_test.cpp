@@ -16,7 +16,7 @@ namespace ditstream {
 namespace {
 
 engine::HunyuanEngineOptions tiny_options() {
-  return {testing::tiny_model_dir(), testing::source_dir() / "models" / "hunyuan_video_latent_rgb.json", "cpu", "float32"};
+  return {testing::tiny_model_dir(), "cpu", "float32"};
 }
 
 engine::JobRequest small_request(int steps = 3) {

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include "core/engine/hunyuan_engine.h"
-#include "core/engine/latent_preview.h"
 #include "core/util/error.h"
 #include "tests/support/test_support.h"
 
@@ -12,7 +11,7 @@ namespace ditstream {
 namespace {
 
 engine::HunyuanEngineOptions tiny_options() {
-  return {testing::tiny_model_dir(), testing::source_dir() / "models" / "hunyuan_video_latent_rgb.json", "cpu", "float32"};
+  return {testing::tiny_model_dir(), "cpu", "float32"};
 }
 
 engine::JobRequest small_request() {
@@ -56,11 +55,18 @@ TEST(HunyuanEngine, EmitsEveryStepWithAPreviewAndAllFinalFrames) {
     EXPECT_EQ(c.steps[static_cast<size_t>(i)].steps, 3);
   }
   ASSERT_EQ(c.previews.size(), 3u);
-  EXPECT_EQ(c.previews[0].frame->width, 4);  // 32 / 8: latent resolution
-  EXPECT_EQ(c.previews[0].frame->height, 4);
+  // Each preview is the x0 prediction's first latent frame, in host memory on the CPU.
+  const auto& latent = *c.previews[0].latent;
+  EXPECT_EQ(latent.channels, 16);
+  EXPECT_EQ(latent.width, 4);  // 32 / 8: latent resolution
+  EXPECT_EQ(latent.height, 4);
+  EXPECT_EQ(latent.host.size(), 16u * 4 * 4);
+  EXPECT_EQ(latent.device, nullptr);
   ASSERT_EQ(c.frames.size(), 5u);
+  EXPECT_EQ(c.frames[0]->width, 32);
+  EXPECT_EQ(c.frames[0]->rgb.size(), 32u * 32 * 3);
   // The previews change as denoising proceeds.
-  EXPECT_NE(c.previews.front().frame->rgb, c.previews.back().frame->rgb);
+  EXPECT_NE(c.previews.front().latent->host, c.previews.back().latent->host);
 
   engine::CancelToken again;
   const auto d = run(e, small_request(), again);
@@ -85,18 +91,6 @@ TEST(HunyuanEngine, CancelStopsBetweenSteps) {
     EXPECT_EQ(err.kind(), ErrorKind::canceled);
   }
   EXPECT_EQ(seen, 2);
-}
-
-TEST(LatentPreview, MapsChannelsWithTheFactorsAndBias) {
-  // One channel at 1, the rest 0: rgb = factors[c] + bias, then (x + 1) / 2 · 255.
-  const auto preview = engine::LatentPreview::from_file(testing::source_dir() / "models" / "hunyuan_video_latent_rgb.json");
-  auto latent = at::zeros({16, 1, 1});
-  latent[10][0][0] = 1.0;
-  const auto frame = preview.to_rgb(latent);
-  const double r = (0.1166 + 0.0259 + 1) / 2 * 255, g = (0.1627 - 0.0192 + 1) / 2 * 255, b = (0.0962 - 0.0761 + 1) / 2 * 255;
-  EXPECT_NEAR(frame->rgb[0], r, 0.51);
-  EXPECT_NEAR(frame->rgb[1], g, 0.51);
-  EXPECT_NEAR(frame->rgb[2], b, 0.51);
 }
 
 }  // namespace

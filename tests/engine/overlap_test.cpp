@@ -30,7 +30,7 @@ namespace {
 using namespace std::chrono_literals;
 
 engine::HunyuanEngineOptions tiny_options() {
-  return {testing::tiny_model_dir(), testing::source_dir() / "models" / "hunyuan_video_latent_rgb.json", "cpu", "float32"};
+  return {testing::tiny_model_dir(), "cpu", "float32"};
 }
 
 engine::JobRequest request(int steps, int every, int frames = 9, int size = 32) {
@@ -215,18 +215,37 @@ TEST(RealVaePreviews, AutoIntervalPreviewsTheFirstStepAndNeverTheLast) {
   for (const auto& c : chunks) EXPECT_LT(c.step, 6);
 }
 
-TEST(RealVaePreviews, DownscaledPreviewsAreSmallerFrames) {
-  auto options = tiny_options();
-  options.preview_vae_downscale = 2;
-  engine::HunyuanEngine e(options);
-  Recorder got;
-  engine::CancelToken cancel;
-  e.run(request(3, 1, 5, 64), holding_at(got, {1}, 1), cancel);
-  const auto chunks = got.all<engine::PreviewChunk>();
-  ASSERT_FALSE(chunks.empty());
-  EXPECT_EQ(chunks.front().frames.front()->width, 32);
-  EXPECT_EQ(chunks.front().frames.front()->height, 32);
-  EXPECT_EQ(got.final_frames().front()->width, 64);
+TEST(RealVaePreviews, DownscaledPreviewsAreTheSamePictureAtLessDetail) {
+  // Step 1's preview, decoded at full resolution and from x0 pooled 2×2 (then scaled back up).
+  std::vector<engine::FramePtr> first_frames;
+  for (const int downscale : {1, 2}) {
+    auto options = tiny_options();
+    options.preview_vae_downscale = downscale;
+    engine::HunyuanEngine e(options);
+    Recorder got;
+    engine::CancelToken cancel;
+    e.run(request(3, 1, 5, 64), holding_at(got, {1}, 1), cancel);
+    const auto chunks = got.all<engine::PreviewChunk>();
+    ASSERT_FALSE(chunks.empty());
+    ASSERT_EQ(chunks.front().step, 1);
+    first_frames.push_back(chunks.front().frames.front());
+  }
+  const auto& full = *first_frames[0];
+  const auto& pooled = *first_frames[1];
+  ASSERT_EQ(pooled.width, 64);  // the output size, as the compositor takes it
+  ASSERT_EQ(pooled.height, 64);
+  ASSERT_EQ(pooled.rgb.size(), full.rgb.size());
+  double mean_full = 0, mean_pooled = 0;
+  int differ = 0;
+  for (size_t i = 0; i < full.rgb.size(); ++i) {
+    mean_full += full.rgb[i];
+    mean_pooled += pooled.rgb[i];
+    differ += full.rgb[i] != pooled.rgb[i];
+  }
+  mean_full /= static_cast<double>(full.rgb.size());
+  mean_pooled /= static_cast<double>(full.rgb.size());
+  EXPECT_GT(differ, 0);                              // less detail
+  EXPECT_NEAR(mean_pooled, mean_full, 16.0);        // the same picture
 }
 
 TEST(RealVaePreviews, GiveWayToCheapPreviewsWhenTheMemoryBudgetHasNoRoom) {

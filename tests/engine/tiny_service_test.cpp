@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 
 TEST(TinyModelService, JobOverHttpRunsToCompletedWithEveryStepAndTheRequestedMp4) {
   const auto dir = fresh_temp_dir();
-  engine::HunyuanEngine engine({tiny_model_dir(), source_dir() / "models" / "hunyuan_video_latent_rgb.json", "cpu", "float32"});
+  engine::HunyuanEngine engine({tiny_model_dir(), "cpu", "float32"});
   web::Service service(test_service_options(dir), engine);
   service.start();
   const auto port = service.port();
@@ -56,7 +56,7 @@ TEST(TinyModelService, JobOverHttpRunsToCompletedWithEveryStepAndTheRequestedMp4
 
 TEST(TinyModelService, QueuedJobsOverlapWithRealVaePreviewsAndBothRecordingsAreWhole) {
   const auto dir = fresh_temp_dir();
-  engine::HunyuanEngine engine({tiny_model_dir(), source_dir() / "models" / "hunyuan_video_latent_rgb.json", "cpu", "float32"});
+  engine::HunyuanEngine engine({tiny_model_dir(), "cpu", "float32"});
   web::Service service(test_service_options(dir), engine);
   service.start();
   const auto port = service.port();

@@ -92,6 +92,7 @@ std::vector<SseEvent> read_events(uint16_t port, const std::string& target, cons
       const std::string block = pending.substr(0, sep);
       pending.erase(0, sep + 2);
       SseEvent e;
+      e.at = std::chrono::steady_clock::now();
       size_t pos = 0;
       while (pos < block.size()) {
         const size_t eol = block.find('\n', pos);

@@ -25,6 +25,7 @@ std::string raw_request(uint16_t port, const std::string& bytes);
 struct SseEvent {
   std::string name;
   std::string data;
+  std::chrono::steady_clock::time_point at;  // when the client read it
 };
 // Reads events from GET `target` until `stop(event)` returns true or `timeout` passes.
 std::vector<SseEvent> read_events(uint16_t port, const std::string& target, const std::function<bool(const SseEvent&)>& stop,

@@ -49,7 +49,7 @@ TEST(Service, JobRunsToCompletedWithEveryStepOverSseAndAnMp4OfTheRequestedShape)
   EXPECT_EQ(done["step"], 5);
   EXPECT_EQ(done["frames_done"], 9);
   EXPECT_EQ(done["text_path"], "synthetic");
-  for (const char* t : {"queue_wait", "first_preview", "first_final_frame", "end_to_end"}) {
+  for (const char* t : {"queue_wait", "prepare", "first_preview", "first_final_frame", "end_to_end"}) {
     EXPECT_TRUE(done["timings"].contains(t)) << t << " missing in " << done.dump();
   }
 

@@ -1,11 +1,14 @@
 #include "tests/web/synthetic_engine.h"
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <thread>
+
+#include "stream/vulkan/frame_format.h"
 
 namespace ditstream::testing {
 namespace {
@@ -138,6 +141,42 @@ engine::FramePtr SyntheticEngine::solid(int width, int height, uint8_t r, uint8_
   return f;
 }
 
+engine::LatentPtr SyntheticEngine::solid_latent(int width, int height, uint8_t r, uint8_t g, uint8_t b) {
+  // The projection is rgb = bias + Fᵀ l with F the [16, 3] factors, and the picture (rgb + 1) / 2;
+  // the least-norm l for a target t is F (FᵀF)⁻¹ (t - bias).
+  const auto f = stream::LatentRgbFactors::hunyuan_video();
+  const std::array<double, 3> colour{r / 255.0, g / 255.0, b / 255.0};
+  std::array<double, 3> t{};
+  for (int k = 0; k < 3; ++k) t[k] = 2 * colour[k] - 1 - f.bias[k];
+  double m[3][3] = {};
+  for (const auto& row : f.factors)
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) m[i][j] += double(row[i]) * row[j];
+  const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                     m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                     m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+  double inv[3][3];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) {
+      const int a = (j + 1) % 3, bb = (j + 2) % 3, c = (i + 1) % 3, d = (i + 2) % 3;
+      inv[i][j] = (m[a][c] * m[bb][d] - m[a][d] * m[bb][c]) / det;  // the adjugate's cyclic cofactors
+    }
+  std::array<double, 3> y{};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) y[i] += inv[i][j] * t[j];
+  auto latent = std::make_shared<engine::LatentFrame>();
+  latent->channels = stream::kLatentChannels;
+  latent->height = height;
+  latent->width = width;
+  latent->host.resize(size_t(stream::kLatentChannels) * width * height);
+  for (int c = 0; c < stream::kLatentChannels; ++c) {
+    double v = 0;
+    for (int k = 0; k < 3; ++k) v += f.factors[c][k] * y[k];
+    std::fill_n(latent->host.begin() + ptrdiff_t(c) * width * height, size_t(width) * height, float(v));
+  }
+  return latent;
+}
+
 std::unique_ptr<engine::Finisher> SyntheticEngine::denoise(const engine::JobRequest& request, const engine::EventSink& emit,
                                                            const engine::CancelToken& cancel, engine::Timeline& timeline) {
   // Synthetic "auto": every second step.
@@ -157,8 +196,8 @@ std::unique_ptr<engine::Finisher> SyntheticEngine::denoise(const engine::JobRequ
     const bool reused = request.cache_threshold > 0 && step % 2 == 0;
     emit(engine::Progress{step, request.steps, reused, seconds_since(t0)});
     if (vae_previews && step % every == 0 && step < request.steps) previews->submit(step);
-    emit(engine::PreviewFrame{step, request.steps,
-                              solid(std::max(1, request.width / 8), std::max(1, request.height / 8), 0, 0, 200)});
+    const int lw = std::max(1, request.width / 8), lh = std::max(1, request.height / 8);
+    emit(engine::PreviewFrame{step, request.steps, nullptr, solid_latent(lw, lh, 0, 0, 200)});
   }
   return std::make_unique<SyntheticFinisher>(request, options_, std::move(previews));
 }

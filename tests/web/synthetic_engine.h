@@ -1,8 +1,9 @@
 // A test fixture engine: no model, just the event rhythm of one (steps with previews, real-VAE
 // preview chunks decoded on a thread of their own every k steps, then decode chunks of final
-// frames), with colours a receiver can tell apart: previews are blue, real-VAE previews green,
-// final frames red. It records the same kind of timeline as a real engine, and can run out of
-// memory on request.
+// frames), with colours a receiver can tell apart: previews are latent frames whose latent→RGB
+// projection is blue, real-VAE previews green pictures, final frames red pictures. Everything is
+// in host memory. It records the same kind of timeline as a real engine, and can run out of memory
+// on request.
 #pragma once
 
 #include <chrono>
@@ -40,6 +41,9 @@ class SyntheticEngine : public engine::Engine {
 
   // The colour of a frame: previews (0, 0, 200), real-VAE previews (0, 200, 0), final frames (200, 0, 0).
   static engine::FramePtr solid(int width, int height, uint8_t r, uint8_t g, uint8_t b);
+  // A latent frame [16, height, width] that the HunyuanVideo latent→RGB factors project to
+  // (r, g, b) everywhere (the least-norm solution).
+  static engine::LatentPtr solid_latent(int width, int height, uint8_t r, uint8_t g, uint8_t b);
 
  private:
   SyntheticEngineOptions options_;

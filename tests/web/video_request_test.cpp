@@ -208,5 +208,15 @@ TEST(Metrics, RendersPrometheusText) {
   EXPECT_NE(text.find("ditstream_steps_total 3"), std::string::npos);
 }
 
+TEST(Metrics, CollectorsRefreshGaugesAtEveryRender) {
+  engine::MetricsRegistry registry;
+  engine::Gauge& g = registry.gauge("ditstream_test_bytes", "a value kept elsewhere");
+  double source = 5;
+  registry.add_collector([&] { g.set(source); });
+  EXPECT_NE(registry.render().find("ditstream_test_bytes 5\n"), std::string::npos);
+  source = 7;
+  EXPECT_NE(registry.render().find("ditstream_test_bytes 7\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ditstream

@@ -1,5 +1,7 @@
 #include "web/api/service.h"
 
+#include <nlohmann/json.hpp>
+
 #include "core/engine/job_store.h"
 #include "core/util/error.h"
 #include "stream/gst/stream_hub.h"
@@ -8,11 +10,26 @@
 
 namespace ditstream::web {
 
+namespace {
+
+// /healthz: the caller's document with the compositor's back-end, device, reason and interop.
+std::string health_with_compositor(const std::string& health_json, const stream::CompositorInfo& info) {
+  nlohmann::json health = nlohmann::json::parse(health_json);
+  health["compositor"] = {{"backend", stream::to_string(info.backend)},
+                          {"device", info.device},
+                          {"reason", info.reason},
+                          {"cuda_interop", info.cuda_interop}};
+  return health.dump();
+}
+
+}  // namespace
+
 void ServiceOptions::validate() const {
   limits.validate();
   require(queue_length >= 1 && queue_length <= 10000, "service", "queue_length", "must be in [1, 10000]");
   require(http_threads >= 1 && http_threads <= 64, "service", "http_threads", "must be in [1, 64]");
   ice.validate();
+  require(nlohmann::json::accept(health_json), "service", "health_json", "is not a JSON document");
 }
 
 struct Service::Impl {
@@ -29,9 +46,10 @@ struct Service::Impl {
   Impl(ServiceOptions o, engine::Engine& engine)
       : options(std::move(o)),
         store(options.db),
-        hub({options.recordings, options.ice, std::chrono::seconds(300)}, &metrics),
+        hub({options.recordings, options.ice, std::chrono::seconds(300), options.compositors}, &metrics),
         queue(engine, store, {options.queue_length, 64, options.pipeline_jobs}, &metrics),
-        context{queue, hub, registry, options.limits, options.ui_folder, options.health_json},
+        context{queue, hub, registry, options.limits, options.ui_folder,
+                health_with_compositor(options.health_json, hub.compositors().info())},
         router({options.api_key, options.cors_origin, [this] { return queue.retry_after_seconds(); }}),
         server({options.bind, options.port, options.http_threads, options.limits.max_body_bytes},
                [this](const HttpRequest& request) { return router.dispatch(request); }) {

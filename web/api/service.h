@@ -11,6 +11,7 @@
 #include "core/engine/job_queue.h"
 #include "core/engine/metrics.h"
 #include "stream/gst/ice_config.h"
+#include "stream/vulkan/compositor_factory.h"
 #include "web/api/http_server.h"
 #include "web/api/video_request.h"
 
@@ -29,7 +30,9 @@ struct ServiceOptions {
   ServiceLimits limits;
   stream::IceConfig ice;
   std::string cors_origin = "*";
-  std::string health_json = R"({"status":"ok"})";
+  std::string health_json = R"({"status":"ok"})";  // /healthz, with a "compositor" object added
+  // The frame path's compositors (made once at start-up); null: the automatic back-end choice.
+  std::shared_ptr<const stream::CompositorFactory> compositors;
 
   void validate() const;
 };

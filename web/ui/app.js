@@ -156,7 +156,9 @@ async function refreshHealth() {
   const res = await fetch('/healthz');
   if (res.ok) {
     const h = await res.json();
-    $('health').textContent = [h.model, h.pipeline, h.gstreamer].filter(Boolean).join(' · ');
+    const c = h.compositor;
+    const frames = c && `frames: ${c.backend} (${c.device})${c.cuda_interop ? ', CUDA interop' : ''}`;
+    $('health').textContent = [h.model, h.pipeline, h.gstreamer, frames].filter(Boolean).join(' · ');
   }
 }
 

@@ -30,8 +30,7 @@ double percentile(std::vector<double> v, double p) {
 }
 
 std::vector<double> first_preview_latencies(const std::filesystem::path& dir, int jobs) {
-  engine::HunyuanEngine engine({testing::tiny_model_dir(), testing::source_dir() / "models" / "hunyuan_video_latent_rgb.json",
-                                "cpu", "float32"});
+  engine::HunyuanEngine engine({testing::tiny_model_dir(), "cpu", "float32"});
   web::Service s(testing::test_service_options(dir), engine);
   s.start();
   std::vector<double> out;

@@ -6,9 +6,11 @@
 #define GST_USE_UNSTABLE_API
 #include <gst/webrtc/webrtc.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
+#include "stream/vulkan/overlay_reader.h"
 #include "stream/gst/gst_util.h"
 #include "stream/gst/ice_config.h"
 #include "stream/stream_info.h"
@@ -23,8 +25,18 @@ GstStructure* wait_reply(GstPromise* p) {
 
 }  // namespace
 
-WhepReceiver::WhepReceiver() {
+WhepReceiver::WhepReceiver(const std::string& decoder) {
   stream::init_streaming();
+  for (const std::string& name : {decoder, std::string("avdec_h264"), std::string("openh264dec")}) {
+    if (name.empty()) continue;
+    if (GstElementFactory* f = gst_element_factory_find(name.c_str())) {
+      gst_object_unref(f);
+      decoder_ = name;
+      break;
+    }
+    if (name == decoder) throw std::runtime_error("no GStreamer element " + decoder);
+  }
+  if (decoder_.empty()) throw std::runtime_error("no H.264 decoder: neither avdec_h264 (gst-libav) nor openh264dec");
   pipeline_ = gst_pipeline_new("whep-receiver");
   webrtc_ = gst_element_factory_make("webrtcbin", "recv");
   g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 0, nullptr);
@@ -52,10 +64,14 @@ void WhepReceiver::on_pad_added(GstElement*, GstPad* pad, void* self_ptr) {
   auto* self = static_cast<WhepReceiver*>(self_ptr);
   if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
   GError* error = nullptr;
-  GstElement* bin = gst_parse_bin_from_description(
-      "rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 ! "
-      "appsink name=sink emit-signals=true sync=false",
-      TRUE, &error);
+  // OpenH264 accepts only caps that name the profile, which the parser knows from the first SPS
+  // but WebRTC's SDP does not carry: the service sends constrained baseline, said here up front.
+  const std::string decoder = self->decoder_ == "openh264dec"
+                                  ? "video/x-h264,profile=constrained-baseline ! openh264dec"
+                                  : self->decoder_;
+  const std::string description = "rtph264depay ! h264parse ! " + decoder +
+                                  " ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink emit-signals=true sync=false";
+  GstElement* bin = gst_parse_bin_from_description(description.c_str(), TRUE, &error);
   if (error) {
     g_error_free(error);
     return;
@@ -77,7 +93,13 @@ void WhepReceiver::on_pad_added(GstElement*, GstPad* pad, void* self_ptr) {
                        const size_t cs = static_cast<size_t>((f.width / 2) * (f.height / 2));
                        if (map.size >= ys + 2 * cs) {
                          double sy = 0, su = 0, sv = 0;
-                         for (size_t i = 0; i < ys; ++i) sy += map.data[i];
+                         uint8_t lo = 255, hi = 0;
+                         for (size_t i = 0; i < ys; ++i) {
+                           sy += map.data[i];
+                           lo = std::min(lo, map.data[i]);
+                           hi = std::max(hi, map.data[i]);
+                         }
+                         f.y_spread = hi - lo;
                          for (size_t i = 0; i < cs; ++i) {
                            su += map.data[ys + i];
                            sv += map.data[ys + cs + i];
@@ -85,6 +107,7 @@ void WhepReceiver::on_pad_added(GstElement*, GstPad* pad, void* self_ptr) {
                          f.y = sy / static_cast<double>(ys);
                          f.u = su / static_cast<double>(cs);
                          f.v = sv / static_cast<double>(cs);
+                         f.overlay = stream::read_overlay({map.data, ys}, f.width, f.height);
                        }
                        gst_buffer_unmap(buffer, &map);
                      }

@@ -54,6 +54,26 @@ size_t count_if(const std::vector<DecodedFrame>& frames, bool (DecodedFrame::*pr
   return n;
 }
 
+// OpenH264 (Firefox's WebRTC decoder) rejects parameter sets between the slices of one picture;
+// x264's sliced threads give several slices per picture on any multi-core machine.
+TEST(Whep, OpenH264ViewerDecodesTheMultiSliceStream) {
+  const auto dir = fresh_temp_dir();
+  RunningService s(test_service_options(dir), {std::chrono::milliseconds(250), std::chrono::milliseconds(150)});
+  const auto submitted = http_request(s.port(), "POST", "/v1/videos",
+                                      R"({"prompt":"openh264","width":256,"height":256,"steps":20,"frames":9,"fps":10})",
+                                      {{"Content-Type", "application/json"}});
+  ASSERT_EQ(submitted.status, 202);
+  const std::string id = json::parse(submitted.body)["id"];
+  Viewer v;
+  v.receiver = std::make_unique<WhepReceiver>("openh264dec");
+  const auto r = http_request(s.port(), "POST", "/v1/videos/" + id + "/whep", v.receiver->create_offer(),
+                              {{"Content-Type", "application/sdp"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  v.receiver->accept_answer(r.body);
+  EXPECT_TRUE(v.receiver->wait_until([](const auto& f) { return count_if(f, &DecodedFrame::is_preview) >= 3; }, 15s))
+      << v.receiver->frames().size() << " frames decoded";
+}
+
 TEST(Whep, ViewersDecodePreviewAndFinalFramesAndOneLeavingDoesNotDisturbTheOther) {
   const auto dir = fresh_temp_dir();
   RunningService s(test_service_options(dir), {std::chrono::milliseconds(250), std::chrono::milliseconds(150)});
