@@ -3,6 +3,7 @@
 // stream, metrics) and to readers (SSE), and cancels queued or running jobs.
 #pragma once
 
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <deque>

@@ -3,6 +3,7 @@
 // latent→RGB projection is blue, final frames are red pictures. Everything is in host memory.
 #pragma once
 
+#include <cstdint>
 #include <chrono>
 
 #include "core/engine/engine.h"
