@@ -219,7 +219,8 @@ void HunyuanEngine::Impl::run_job(const JobRequest& request, const EventSink* em
   streaming.unscale_latents = true;
   auto chunk_start = Clock::now();
   const bool done = model::vae::decode_streaming(
-      *s.vae, result.latents, model::vae::ChunkPlan{}, streaming,
+      // In the VAE's dtype, as diffusers hands them over.
+      *s.vae, result.latents.to(s.dtype), model::vae::ChunkPlan{}, streaming,
       [&](const at::Tensor& frames, int64_t first_frame) {
         (*emit)(FrameChunk{static_cast<int>(first_frame), request.frames, seconds_since(chunk_start),
                            final_frames(frames)});
