@@ -7,6 +7,7 @@
 // readers (SSE), and cancels queued jobs and jobs in either stage.
 #pragma once
 
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <deque>

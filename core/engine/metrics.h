@@ -2,6 +2,7 @@
 // buckets, rendered in the text exposition format. Thread-safe; metrics live as long as the registry.
 #pragma once
 
+#include <cstdint>
 #include <atomic>
 #include <functional>
 #include <map>

@@ -1,6 +1,7 @@
 // Small RAII and error helpers around the GStreamer C API, shared by the pipelines here.
 #pragma once
 
+#include <cstdint>
 #include <gst/gst.h>
 
 #include <string>

@@ -6,6 +6,7 @@
 // leaves takes only its own branch down.
 #pragma once
 
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <deque>

@@ -7,6 +7,7 @@
 // (VulkanKernels) are made once per process and shared by the compositors of every frame size.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <vector>

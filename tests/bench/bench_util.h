@@ -3,6 +3,7 @@
 // that the reference script wrote in the same GPU run.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include <functional>

@@ -86,7 +86,7 @@ def main():
         print(f"30-step job on 2 ranks: {record['timings']}")
 
         # Cancel mid-way: both ranks stop at the same step, and the next job still runs on both.
-        status, body = call(base, "POST", "/v1/videos", dict(job, steps=200, seed=4))
+        status, body = call(base, "POST", "/v1/videos", dict(job, steps=100, seed=4))
         second = json.loads(body)["id"]
         wait_for_status(base, second, {"in_progress"}, 60)
         while json.loads(call(base, "GET", f"/v1/videos/{second}")[1]).get("step", 0) < 2:

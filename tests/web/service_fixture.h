@@ -1,6 +1,7 @@
 // Starts the whole service on a free loopback port with the synthetic engine, in a fresh folder.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "tests/support/test_support.h"

@@ -6,6 +6,7 @@
 // on request.
 #pragma once
 
+#include <cstdint>
 #include <chrono>
 #include <string>
 

@@ -3,6 +3,7 @@
 // with their own engine.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
