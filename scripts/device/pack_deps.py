@@ -218,6 +218,28 @@ def keep(rel, boost):
     return True
 
 
+# Libraries loaded with dlopen by a library of the closure, packed beside it.
+DLOPENED = {"libnss3.so": ["libsoftokn3.so", "libfreeblpriv3.so", "libfreebl3.so", "libnssdbm3.so"]}
+
+
+def close_over(todo, reached, sonames, add_fallback, root):
+    """The DT_NEEDED closure of `todo`; what the prefix lacks is copied in as a fallback library."""
+    while todo:
+        p = todo.pop()
+        if p in reached:
+            continue
+        reached.add(p)
+        for soname in elf_info(p)[1]:
+            if soname in SYSTEM_SONAMES:
+                continue
+            if soname not in sonames:
+                src = system_path(soname)
+                if src is None:
+                    sys.exit(f"{soname} (needed by {os.path.relpath(p, root)}) is not installed here")
+                add_fallback(soname, src)
+            todo.append(sonames[soname])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="build")
@@ -260,23 +282,24 @@ def main():
                 sys.exit(f"{name}: no such library in the packed packages")
             roots.append(sonames[name])
         reached, todo, fallback_libs = set(), list(roots), []
-        while todo:
-            p = todo.pop()
-            if p in reached:
-                continue
-            reached.add(p)
-            for soname in elf_info(p)[1]:
-                if soname in SYSTEM_SONAMES:
-                    continue
-                if soname not in sonames:
-                    src = system_path(soname)
-                    if src is None:
-                        sys.exit(f"{soname} (needed by {os.path.relpath(p, root)}) is not installed here")
-                    os.makedirs(fallback, exist_ok=True)
-                    sonames[soname] = os.path.join(fallback, soname)
-                    shutil.copy2(os.path.realpath(src), sonames[soname])
-                    fallback_libs.append(f"{soname} ({owner(os.path.realpath(src))})")
-                todo.append(sonames[soname])
+
+        def add_fallback(soname, src):
+            os.makedirs(fallback, exist_ok=True)
+            sonames[soname] = os.path.join(fallback, soname)
+            shutil.copy2(os.path.realpath(src), sonames[soname])
+            fallback_libs.append(f"{soname} ({owner(os.path.realpath(src))})")
+
+        while True:
+            close_over(todo, reached, sonames, add_fallback, root)
+            # Modules a reached library loads with dlopen (no DT_NEEDED names them): NSS, which
+            # libsrtp2 uses for its ciphers, fails to initialise without its soft token.
+            extra = [m for lib, modules in DLOPENED.items() if lib in sonames and sonames[lib] in reached
+                     for m in modules if m not in sonames and system_path(m)]
+            if not extra:
+                break
+            for m in extra:
+                add_fallback(m, system_path(m))
+                todo.append(sonames[m])
         # Libraries of the packed packages that nothing reaches, and links left dangling by them.
         dropped = 0
         for p in elf_files(libdir):
