@@ -189,7 +189,7 @@ at::Tensor fp8_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
       {g.descale_v, descale_v.data_ptr()}, {g.descale_s, descale_s.data_ptr()}, {g.scale_s, scale_s.data_ptr()},
       {g.scale_o, scale_o.data_ptr()}, {g.amax_s, amax_s_out.data_ptr()}, {g.amax_o, amax_o_out.data_ptr()}};
   check(g.graph.execute(handle, pack, workspace.data_ptr()), "execute");
-  return o8.to(at::kBFloat16).mul_(amax_v / kE4m3Max);
+  return o8.to(at::kBFloat16).mul_(descale_v);
 #else
   throw Error(ErrorKind::unavailable, kContext, "device", why);
 #endif
