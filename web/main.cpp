@@ -42,6 +42,8 @@ struct EngineFlags {
   std::string preview_device;
   int preview_vae_downscale = 1;
   double memory_budget_gib = 0;
+  bool fp8_linears = false;
+  bool fp8_attention = false;
 
   int gpus = 1;
   int rank_timeout_s = 300;
@@ -52,6 +54,8 @@ struct EngineFlags {
     o.preview_device = preview_device;
     o.preview_vae_downscale = preview_vae_downscale;
     o.memory_budget_gib = memory_budget_gib;
+    o.fp8_linears = fp8_linears;
+    o.fp8_attention = fp8_attention;
     return o;
   }
 };
@@ -85,6 +89,8 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--preview-vae-downscale", f.preview_vae_downscale, "real-VAE previews at 1/N resolution: 1, 2 or 4");
   cmd->add_option("--memory-budget-gib", f.memory_budget_gib,
                   "memory for jobs beside the weights; gates real-VAE previews and job overlap (0: 90% of free)");
+  cmd->add_flag("--fp8-linears", f.fp8_linears, "the transformer's big linears in fp8 e4m3 (per-channel scales)");
+  cmd->add_flag("--fp8-attention", f.fp8_attention, "the transformer's attention with fp8 operands (CUDA, Hopper, bfloat16)");
 }
 
 // "0" (off), a step interval, or "auto".
@@ -181,6 +187,7 @@ int serve(const EngineFlags& engine_flags, const CompositorFlags& compositor_fla
                                        {"decode_path", paths.decode_path},
                                        {"ranks", ranks.env.world_size},
                                        {"parallelism", engine.parallelism()},
+                                       {"precision", engine.precision()},
                                        {"gstreamer", streaming.gstreamer_version}}
                             .dump();
   const std::string bind = options.bind;

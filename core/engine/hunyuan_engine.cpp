@@ -96,6 +96,8 @@ void HunyuanEngineOptions::validate() const {
           "preview_vae_downscale", "is " + std::to_string(preview_vae_downscale) + "; must be 1, 2 or 4");
   require(std::isfinite(memory_budget_gib) && memory_budget_gib >= 0, "engine", "memory_budget_gib",
           fmt::format("is {}; must be a number of GiB ≥ 0 (0: from the free memory after loading)", memory_budget_gib));
+  require(!fp8_attention || (main.is_cuda() && dtype == "bfloat16"), "engine", "fp8_attention",
+          "runs on a CUDA device in bfloat16; asked for on " + main.str() + " in " + dtype);
 }
 
 struct HunyuanEngine::Impl {
@@ -316,6 +318,8 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options, HunyuanEngineP
   s.text_encoder = std::move(parts.text_encoder);
   s.vae = std::move(parts.vae);
   s.preview_vae_copy = std::move(parts.preview_vae);
+  if (options.fp8_linears) s.transformer->quantize_fp8();
+  if (options.fp8_attention) s.transformer->set_fp8_attention(true);  // throws when the kernel cannot run here
   if (s.distributed()) {
     require(options.commands != nullptr, "engine", "commands", "several ranks need the command channel");
     s.context_parallel = std::make_unique<parallel::ContextParallelTransformer>(*s.transformer, *options.world, options.mesh);
@@ -329,7 +333,7 @@ HunyuanEngine::HunyuanEngine(const HunyuanEngineOptions& options, HunyuanEngineP
   };
   s.budget = budget_of(s.device);
   s.preview_budget = s.preview_vae_copy ? budget_of(preview_device) : s.budget;
-  log::info("engine: HunyuanVideo transformer on {} ({}), {}, memory budget for jobs {}", options.device, options.dtype,
+  log::info("engine: HunyuanVideo transformer on {} ({}), {}, memory budget for jobs {}", options.device, precision(),
             parallelism(), gib(s.budget));
 }
 
@@ -346,6 +350,17 @@ HunyuanEngine::~HunyuanEngine() {
 std::string HunyuanEngine::parallelism() const {
   if (!impl_->distributed()) return "1 rank";
   return std::to_string(impl_->options.world->world_size()) + " ranks, " + impl_->context_parallel->mesh().to_string();
+}
+
+std::string HunyuanEngine::precision() const {
+  const auto& o = impl_->options;
+  std::string text = o.dtype;
+  if (o.fp8_linears) text += ", fp8 linears";
+  if (o.fp8_attention) {
+    const bool ring = impl_->distributed() && impl_->context_parallel->mesh().ring > 1;
+    text += ring ? ", fp8 attention within a rank (ring hops in " + o.dtype + ")" : ", fp8 attention";
+  }
+  return text;
 }
 
 bool HunyuanEngine::follow(const std::atomic<bool>& stopping) {

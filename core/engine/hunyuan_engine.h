@@ -56,6 +56,12 @@ struct HunyuanEngineOptions {
   // one's denoising and the other's final decode fit. 0: 90% of the device memory free after
   // loading (CUDA: free plus the allocator's unused cache; CPU: MemAvailable).
   double memory_budget_gib = 0;
+  // The transformer's big linears in e4m3 with per-channel scales (model::Linear::quantize_fp8),
+  // and its attention with FP8 operands (kernels::fp8_attention: CUDA, Hopper, bfloat16). Both
+  // trade a measured error against bf16 for speed (docs/BENCHMARKS.md); the text encoders and the
+  // VAE stay in `dtype`.
+  bool fp8_linears = false;
+  bool fp8_attention = false;
 
   // Throws Error(invalid_argument) naming the option.
   void validate() const;
@@ -98,6 +104,8 @@ class HunyuanEngine : public Engine {
   bool follow(const std::atomic<bool>& stopping);
   // "1 GPU" or e.g. "2 ranks, ulysses 2 x ring 1".
   std::string parallelism() const;
+  // The transformer's arithmetic: "bfloat16", "bfloat16, fp8 linears, fp8 attention", ...
+  std::string precision() const;
 
  private:
   struct Impl;

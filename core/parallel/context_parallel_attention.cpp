@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/kernels/fp8_attention.h"
 #include "core/parallel/ring_attention.h"
 #include "core/parallel/ulysses_attention.h"
 #include "core/util/error.h"
@@ -38,7 +39,7 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
                                                                       const at::Tensor& v_video,
                                                                       const at::Tensor& q_text,
                                                                       const at::Tensor& k_text,
-                                                                      const at::Tensor& v_text) const {
+                                                                      const at::Tensor& v_text, bool fp8) const {
   require(q_video.dim() == 4 && q_video.sizes() == k_video.sizes() && q_video.sizes() == v_video.sizes(), kContext,
           "q_video", "q/k/v must share one [B, H, S, D] shape, got " + shape(q_video) + ", " + shape(k_video) +
                          ", " + shape(v_video));
@@ -54,6 +55,7 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
             "text q must be [B, H, Tq, D] and text k/v [B, H, Tk, D] like the video's " + shape(q_video) + ", got " +
                 shape(q_text) + ", " + shape(k_text) + ", " + shape(v_text));
   }
+  require(!fp8 || !scale_, kContext, "fp8", "FP8 attention takes the default 1/sqrt(head_dim) scale");
   const double scale = scale_.value_or(1.0 / std::sqrt(static_cast<double>(q_video.size(3))));
 
   // Sequence split → head split within the Ulysses group: one all-to-all for q, k and v.
@@ -75,7 +77,8 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
     const at::Tensor q_all = text ? at::cat({q, qt}, 2) : q;                                    // [B, h, C + T, D]
     const at::Tensor k_all = text ? at::cat({k.narrow(2, 0, valid), kt}, 2) : k.narrow(2, 0, valid);  // [B, h, valid + T, D]
     const at::Tensor v_all = text ? at::cat({v.narrow(2, 0, valid), vt}, 2) : v.narrow(2, 0, valid);
-    const at::Tensor out = at::scaled_dot_product_attention(q_all, k_all, v_all, std::nullopt, 0.0, false, scale);
+    const at::Tensor out = fp8 ? kernels::fp8_attention(q_all, k_all, v_all)
+                               : at::scaled_dot_product_attention(q_all, k_all, v_all, std::nullopt, 0.0, false, scale);
     video_heads = out.narrow(2, 0, chunk);
     if (text) text_heads = out.narrow(2, chunk, lt);
   } else {

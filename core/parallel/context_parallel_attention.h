@@ -31,9 +31,11 @@ class ContextParallelAttention {
   // q/k/v_video [B, H, S, D] with S = split.shard(), RoPE already applied; q_text [B, H, Tq, D]
   // and k/v_text [B, H, Tk, D], the same on every rank (undefined or Tq = 0: no text; Tk < Tq
   // when padded text rows still need outputs). The text joins the keys once, however many ranks
-  // hold it.
+  // hold it. `fp8`: a Ulysses-only mesh (ring 1) attends with FP8 operands (kernels::fp8_attention);
+  // ring hops stay in the inputs' dtype, their partial results need the log-sum-exp.
   Output operator()(const at::Tensor& q_video, const at::Tensor& k_video, const at::Tensor& v_video,
-                    const at::Tensor& q_text, const at::Tensor& k_text, const at::Tensor& v_text) const;
+                    const at::Tensor& q_text, const at::Tensor& k_text, const at::Tensor& v_text,
+                    bool fp8 = false) const;
 
   const SequenceSplit& split() const { return split_; }
 

@@ -93,5 +93,43 @@ TEST(HunyuanEngine, CancelStopsBetweenSteps) {
   EXPECT_EQ(seen, 2);
 }
 
+TEST(HunyuanEngine, Fp8AttentionOnTheCpuIsRefusedNamingTheOption) {
+  auto options = tiny_options();
+  options.fp8_attention = true;
+  try {
+    engine::HunyuanEngine e(options);
+    FAIL() << "fp8 attention was accepted on the CPU";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.kind(), ErrorKind::invalid_argument);
+    EXPECT_NE(std::string(err.what()).find("fp8_attention"), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find("CUDA"), std::string::npos) << err.what();
+  }
+}
+
+TEST(HunyuanEngine, Fp8LinearsRunTheJobCloseToFullPrecision) {
+  engine::HunyuanEngine full(tiny_options());
+  auto options = tiny_options();
+  options.fp8_linears = true;
+  engine::HunyuanEngine fp8(options);
+  EXPECT_EQ(full.precision(), "float32");
+  EXPECT_EQ(fp8.precision(), "float32, fp8 linears");
+  engine::CancelToken cancel;
+  const auto a = run(full, small_request(), cancel);
+  const auto b = run(fp8, small_request(), cancel);
+  ASSERT_EQ(b.frames.size(), a.frames.size());
+  double diff = 0, count = 0;
+  bool differs = false;
+  for (size_t i = 0; i < a.frames.size(); ++i) {
+    for (size_t p = 0; p < a.frames[i]->rgb.size(); ++p) {
+      diff += std::abs(int(a.frames[i]->rgb[p]) - int(b.frames[i]->rgb[p]));
+      differs = differs || a.frames[i]->rgb[p] != b.frames[i]->rgb[p];
+      ++count;
+    }
+  }
+  std::printf("fp8 linears: mean |difference| %.3f of 255 over %.0f values\n", diff / count, count);
+  EXPECT_TRUE(differs) << "the fp8 weights were not used";
+  EXPECT_LT(diff / count, 4.0);
+}
+
 }  // namespace
 }  // namespace ditstream

@@ -322,7 +322,9 @@ TEST(HunyuanEngine, NextJobDenoisesWhileThePreviousFinishesWithTheSameFrames) {
     for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(have[i]->rgb, want[i]->rgb) << "frame " << i;
   }
   for (const auto& s : timeline_a.spans()) {
-    if (s.what.rfind("decode", 0) == 0) EXPECT_EQ(s.lane, "cpu/finish");
+    if (s.what.rfind("decode", 0) == 0) {
+      EXPECT_EQ(s.lane, "cpu/finish");
+    }
   }
 }
 

@@ -56,7 +56,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const auto text = [&](const at::Tensor& x, int64_t n) {
       return x.narrow(0, b, e - b).narrow(1, video_len, n).transpose(1, 2);  // [b..e, H, n, D]
     };
-    const auto out = attention(video(q), video(k), video(v), text(q, text_len), text(k, valid), text(v, valid));
+    const auto out =
+        attention(video(q), video(k), video(v), text(q, text_len), text(k, valid), text(v, valid), ctx.fp8_attention);
     parts.push_back(at::cat({out.video, out.text}, 2));  // [b..e, H, Lv + Lt, D]
     b = e;
   }

@@ -191,12 +191,12 @@ HunyuanVideoTransformer3DModel::State HunyuanVideoTransformer3DModel::begin(cons
 }
 
 void HunyuanVideoTransformer3DModel::run_first_block(State& s) {
-  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_ && !s.context_parallel};
+  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_};
   std::tie(s.video, s.text) = transformer_blocks_[0].forward(s.video, s.text, ctx);
 }
 
 void HunyuanVideoTransformer3DModel::run_remaining_blocks(State& s) {
-  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_ && !s.context_parallel};
+  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_};
   for (size_t i = 1; i < transformer_blocks_.size(); ++i) {
     std::tie(s.video, s.text) = transformer_blocks_[i].forward(s.video, s.text, ctx);
   }

@@ -21,6 +21,7 @@
 #include "stream/vulkan/cpu_conversions.h"
 #include "tests/stream/gst/mp4_samples.h"
 #include "tests/stream/gst/whep_receiver.h"
+#include "tests/web/serve_process.h"
 #include "tests/web/service_fixture.h"
 
 namespace ditstream::testing {
@@ -195,89 +196,11 @@ TEST(CompositorService, FramesGoThroughVulkanAndTheRecordingHasTheReferenceColou
   }
 }
 
-// `ditstream serve` as a subprocess: its log until it listens (or exits), then SIGTERM on destruction.
-class ServeProcess {
- public:
-  ServeProcess(const std::filesystem::path& dir, std::vector<std::string> flags, bool hide_vulkan) {
-    std::vector<std::string> args = {DITSTREAM_BINARY,
-                                     "serve",
-                                     "--bind",
-                                     "127.0.0.1",
-                                     "--port",
-                                     "0",
-                                     "--recordings",
-                                     (dir / "recordings").string(),
-                                     "--db",
-                                     (dir / "jobs.db").string(),
-                                     "--ice-interface",
-                                     "127.0.0.1"};
-    args.insert(args.end(), flags.begin(), flags.end());
-    std::filesystem::create_directories(dir);
-    int fds[2];
-    if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      if (hide_vulkan) {  // as on a machine without a Vulkan driver
-        setenv("VK_DRIVER_FILES", "/nonexistent/ditstream_icd.json", 1);
-        setenv("VK_ICD_FILENAMES", "/nonexistent/ditstream_icd.json", 1);
-      }
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    fd_ = fds[0];
-    const std::regex listening(R"(serving on http://127\.0\.0\.1:(\d+))");
-    const auto until = Clock::now() + 60s;
-    while (Clock::now() < until && port_ == 0) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 200) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = read(fd_, buf, sizeof(buf));
-      if (n <= 0) break;  // exited
-      log_.append(buf, size_t(n));
-      std::smatch m;
-      if (std::regex_search(log_, m, listening)) port_ = static_cast<uint16_t>(std::stoi(m[1]));
-    }
-    if (port_ == 0) reap();
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) kill(pid_, SIGTERM);
-    reap();
-  }
-  uint16_t port() const { return port_; }
-  int exit_code() const { return exit_code_; }
-  const std::string& log() const { return log_; }
-
- private:
-  void reap() {
-    if (pid_ <= 0) return;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd_, buf, sizeof(buf))) > 0) log_.append(buf, size_t(n));
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    pid_ = -1;
-    close(fd_);
-  }
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  int exit_code_ = -1;
-  std::string log_;
-};
 
 TEST(CompositorService, CpuChoiceAndMissingVulkanFallBackAndSaySo) {
   const auto dir = fresh_temp_dir();
   {
-    ServeProcess serve(dir / "cpu", {"--compositor", "cpu"}, false);
+    ServeProcess serve(DITSTREAM_BINARY, dir / "cpu", {"--compositor", "cpu"}, false);
     ASSERT_NE(serve.port(), 0) << serve.log();
     const json c = get_json(serve.port(), "/healthz")["compositor"];
     EXPECT_EQ(c["backend"], "cpu") << c.dump();
@@ -287,7 +210,7 @@ TEST(CompositorService, CpuChoiceAndMissingVulkanFallBackAndSaySo) {
   }
   {
     // No Vulkan driver and the automatic choice: the CPU path, and the reason in /healthz and the log.
-    ServeProcess serve(dir / "auto", {}, true);
+    ServeProcess serve(DITSTREAM_BINARY, dir / "auto", {}, true);
     ASSERT_NE(serve.port(), 0) << serve.log();
     const json c = get_json(serve.port(), "/healthz")["compositor"];
     EXPECT_EQ(c["backend"], "cpu") << c.dump();
@@ -302,13 +225,13 @@ TEST(CompositorService, CpuChoiceAndMissingVulkanFallBackAndSaySo) {
   }
   {
     // Vulkan required and missing: no service, a clear start-up error.
-    ServeProcess serve(dir / "required", {"--compositor", "vulkan"}, true);
+    ServeProcess serve(DITSTREAM_BINARY, dir / "required", {"--compositor", "vulkan"}, true);
     EXPECT_EQ(serve.port(), 0);
     EXPECT_EQ(serve.exit_code(), 2) << serve.log();
     EXPECT_NE(serve.log().find("Vulkan was required but is not usable"), std::string::npos) << serve.log();
   }
   {
-    ServeProcess serve(dir / "bad", {"--compositor", "gpu"}, false);
+    ServeProcess serve(DITSTREAM_BINARY, dir / "bad", {"--compositor", "gpu"}, false);
     EXPECT_EQ(serve.port(), 0);
     EXPECT_EQ(serve.exit_code(), 2) << serve.log();
     EXPECT_NE(serve.log().find("--compositor: is 'gpu'; must be one of auto, vulkan, cpu"), std::string::npos)
