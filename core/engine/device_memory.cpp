@@ -26,7 +26,9 @@ DeviceMemory device_memory(const std::string& device) {
   const at::Device d = parse_device(device);
   DeviceMemory m;
 #ifdef DITSTREAM_WITH_CUDA
-  if (d.is_cuda() && at::hasCUDA()) {
+  // Before the first CUDA allocation the allocator has no per-device state yet (and says so by
+  // throwing): nothing is allocated then.
+  if (d.is_cuda() && at::hasCUDA() && c10::cuda::CUDACachingAllocator::get()->initialized()) {
     const auto index = d.has_index() ? d.index() : at::cuda::current_device();
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
     constexpr size_t all = 0;  // StatType::AGGREGATE: small and large pools together

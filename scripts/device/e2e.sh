@@ -5,7 +5,8 @@
 #              service on; nothing else
 #   model      a full-size random-weight diffusers folder (scripts/make_random_model.py, ~42 GB)
 #   diffusers  the same job in diffusers' HunyuanVideoPipeline, call → mp4 (diffusers_e2e.py)
-#   ditstream  per GPU count in GPUS: `ditstream serve` on 127.0.0.1 (ICE on 127.0.0.1, NCCL
+#   ditstream  per entry of GPUS (a GPU count, `:fp8` for the transformer's fp8 linears and fp8
+#              attention): `ditstream serve` on 127.0.0.1 (ICE on 127.0.0.1, NCCL
 #              bootstrap on lo), bench_e2e submits over REST, joins a WHEP viewer right after the
 #              POST, timestamps every frame, follows SSE, downloads the recording
 #   report     the side-by-side table, the e2e record (docs/benchmarks/e2e.json format)
@@ -21,18 +22,18 @@
 # The GPU run (`run` tool), carrying exactly these two ignored paths (~33 MiB with the tree):
 #   carry: [".deps/e2e", ".whl"]          (.whl: diffusers 0.42.1 and importlib_metadata wheels)
 #   command: PHASES="build model diffusers ditstream report clean" GPUS=1 scripts/device/e2e.sh
-#   on nvidia-h200-x2: GPUS="1 2" (one GPU, then `serve --gpus 2`)
+#   on nvidia-h200-x2: GPUS="1 1:fp8 2:fp8" (one GPU in bf16, then fp8, then `serve --gpus 2` in fp8)
 # Nothing else from .deps is needed: the archive holds the build and run dependencies of the
 # service (GStreamer and its plugins, libnice, x264, OpenH264, Boost headers, Vulkan loader and
 # glslc, ICU, ...), see scripts/device/pack_deps.py.
 #
-# Settings (environment): GPUS ("1"), CASES ("544x960x61:30"; HxWxF:steps, comma-separated),
+# Settings (environment): GPUS ("1"; e.g. "1 1:fp8 2 2:fp8"), CASES ("544x960x61:30"; HxWxF:steps, comma-separated),
 # WARMUP_STEPS (2: a job of that many steps at the same size first, untimed, on both sides),
 # MODEL_DIR (/dev/shm when it has room, else $STATE/model), BUILD_DIR (build-e2e), PORT (18480),
 # STATE (/tmp/ditstream-e2e), OUT (/tmp/ditstream-e2e-out), CPU=1 (a dry run on a machine without
 # a GPU: tiny shapes on the CPU, the model shrunk to one layer of tiny widths), PYTHON.
 # Under $OUT (at most 8 files): e2e.log (everything printed), build.log, diffusers.json (its numbers),
-# serve-<N>gpu.log, e2e.json (the record), e2e-report.md (table and timelines), timelines.json.
+# serve.log (every service's log in turn), e2e.json (the record), e2e-report.md (table and timelines), timelines.json.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -149,21 +150,24 @@ healthy() {
   "$PYTHON" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/healthz', timeout=2)" 2>/dev/null
 }
 
-serve_and_measure() {
-  local gpus=$1 log="$OUT/serve-${1}gpu.log" t=$(date +%s) pid status=0
-  rm -rf "$STATE/recordings-${gpus}gpu" "$STATE/jobs-${gpus}gpu.db"
-  "$BUILD_DIR/web/ditstream" serve --model "$MODEL_DIR" --device "$DEVICE" --dtype "$DTYPE" --gpus "$gpus" \
-    --bind 127.0.0.1 --port "$PORT" --ice-interface 127.0.0.1 --recordings "$STATE/recordings-${gpus}gpu" \
-    --db "$STATE/jobs-${gpus}gpu.db" --rank-timeout 900 >"$log" 2>&1 &
+serve_and_measure() {  # serve_and_measure N[:fp8]
+  local gpus=${1%%:*} precision=bf16 flags=() t=$(date +%s) pid status=0
+  [[ $1 == *:fp8 ]] && precision=fp8 flags=(--fp8-linears --fp8-attention)
+  local name="${gpus}gpu$([ $precision = fp8 ] && echo -fp8)"
+  local log="$STATE/serve-$name.log"
+  rm -rf "$STATE/recordings-$name" "$STATE/jobs-$name.db"
+  "$BUILD_DIR/web/ditstream" serve --model "$MODEL_DIR" --device "$DEVICE" --dtype "$DTYPE" --gpus "$gpus" "${flags[@]}" \
+    --bind 127.0.0.1 --port "$PORT" --ice-interface 127.0.0.1 --recordings "$STATE/recordings-$name" \
+    --db "$STATE/jobs-$name.db" --rank-timeout 900 >"$log" 2>&1 &
   pid=$!
   until healthy; do
-    if ! kill -0 "$pid" 2>/dev/null; then tail -30 "$log"; echo "serve --gpus $gpus exited"; return 1; fi
+    if ! kill -0 "$pid" 2>/dev/null; then tail -30 "$log"; echo "serve ($name) exited"; return 1; fi
     if [ $(($(date +%s) - t)) -gt 900 ]; then tail -30 "$log"; kill -KILL "$pid"; echo "serve: not healthy after 900 s"; return 1; fi
     sleep 1
   done
-  say "serve --gpus $gpus: healthy after $(($(date +%s) - t)) s (model load)"
+  say "serve --gpus $gpus ${flags[*]}: healthy after $(($(date +%s) - t)) s (model load)"
   for item in ${CASES//,/ }; do
-    local size=${item%%:*} steps=${item#*:} tag="${gpus}gpu-${item%%:*}"
+    local size=${item%%:*} steps=${item#*:} tag="$name-${item%%:*}"
     smi_start "ditstream-$tag"
     "$BUILD_DIR/tests/bench/bench_e2e" --port "$PORT" --case "$size" --steps "$steps" --gpus "$gpus" \
       --warmup-steps "$WARMUP_STEPS" --reference "$STATE/diffusers.json" --json "$STATE/results/e2e-$tag.json" \
@@ -175,12 +179,13 @@ serve_and_measure() {
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
   if kill -0 "$pid" 2>/dev/null; then pkill -KILL -P "$pid"; kill -KILL "$pid"; fi
   wait "$pid" 2>/dev/null
+  { echo "==== serve --gpus $gpus ${flags[*]}"; cat "$log"; } >>"$OUT/serve.log"  # one file for all ($OUT holds 8)
   return $status
 }
 
 report() {
   "$PYTHON" - "$STATE" "$OUT" "$COMMAND" "$CPU" <<'EOF'
-import glob, json, os, sys
+import glob, json, os, re, sys
 state, out, command, cpu = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 diffusers = json.load(open(f"{state}/diffusers.json")) if os.path.exists(f"{state}/diffusers.json") else {}
 records = [json.load(open(p)) for p in sorted(glob.glob(f"{state}/results/e2e-*.json"))]
@@ -196,10 +201,10 @@ for r in merged["rows"]:
                  reference_name=f"diffusers {ref['diffusers']} HunyuanVideoPipeline, call → mp4, same run")
         if r["variant"].endswith("first-final-frame"):
             r["met"] = 0 < r["ours_s"] <= 0.25 * r["reference"]
-        if r["variant"] == "1gpu-end-to-end":
+        if re.fullmatch(r"1gpu-(fp8-)?end-to-end", r["variant"]):
             r["met"] = 0 < r["ours_s"] <= 0.6 * r["reference"]
-    gpus, _, what = r["variant"].partition("gpu-")
-    rows.setdefault((r["case"], int(gpus)), {})[what] = r
+    gpus, precision, what = re.fullmatch(r"(\d+)gpu-(fp8-)?(.*)", r["variant"]).groups()
+    rows.setdefault((r["case"], int(gpus), "fp8" if precision else "bf16"), {})[what] = r
 with open(f"{out}/e2e.json", "w") as fh:
     json.dump(merged, fh, indent=1)
     fh.write("\n")
@@ -212,14 +217,14 @@ if not cpu:
 def s(v): return "n/a" if v is None or v < 0 else f"{v:.2f} s"
 def met(r): return "" if "met" not in r else (" ✓" if r["met"] else " ✗")
 lines = [f"# End to end, {merged['device']}, {merged['date']}", "", f"`{command}`", "",
-         "| video | steps | GPUs | first visible frame | first final frame | end to end (mp4 on the server) | diffusers: call → mp4 | first final / diffusers | end to end / diffusers |",
-         "|---|---|---|---|---|---|---|---|---|"]
-for (case, gpus), v in sorted(rows.items()):
+         "| video | steps | GPUs | transformer | first visible frame | first final frame | end to end (mp4 on the server) | diffusers: call → mp4 | first final / diffusers | end to end / diffusers |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
+for (case, gpus, precision), v in sorted(rows.items()):
     t, p, f, e = v["timeline"], v["first-preview"], v["first-final-frame"], v["end-to-end"]
     ref = p.get("reference") or f.get("reference")
-    lines.append(f"| {case} | {t['steps']} | {gpus} | {s(p['ours_s'])}{met(p)} (step {t['step_median_s']:.2f} s) | {s(f['ours_s'])}{met(f)} | "
+    lines.append(f"| {case} | {t['steps']} | {gpus} | {precision} | {s(p['ours_s'])}{met(p)} (step {t['step_median_s']:.2f} s) | {s(f['ours_s'])}{met(f)} | "
                  f"{s(e['ours_s'])}{met(e)} | {s(ref)} | {f['ratio']:.3f} | {e['ratio']:.3f} |" if ref else
-                 f"| {case} | {t['steps']} | {gpus} | {s(p['ours_s'])}{met(p)} | {s(f['ours_s'])} | {s(e['ours_s'])} | n/a | | |")
+                 f"| {case} | {t['steps']} | {gpus} | {precision} | {s(p['ours_s'])}{met(p)} | {s(f['ours_s'])} | {s(e['ours_s'])} | n/a | | |")
 lines += ["", "Targets: first visible frame ≤ one step + 0.5 s after submission; first final frame ≤ 0.25× diffusers' "
           "end to end; end to end ≤ 0.6× diffusers on 1 GPU (✓ met, ✗ missed).", ""]
 for case, r in sorted(diffusers.items()):
@@ -283,7 +288,7 @@ if has_phase diffusers; then
 fi
 if has_phase ditstream; then
   for g in $GPUS; do
-    say "ditstream, $g GPU(s)"
+    say "ditstream, $g (GPUs[:precision])"
     serve_and_measure "$g" || status=1
   done
 fi

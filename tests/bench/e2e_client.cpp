@@ -45,6 +45,7 @@ struct Options {
   std::string prompt = "A cat walks on the grass, realistic.";
   int warmup_steps = 0;
   int gpus = 1;
+  std::string precision;  // the service's, from /healthz: "bfloat16", "bfloat16, fp8 linears, fp8 attention"
   std::string reference;
   std::string json_path;
   std::string report_path;
@@ -257,6 +258,7 @@ Timeline analyse(const Options& o, const bench::VideoCase& c, const Measured& m,
   Timeline t;
   t.fields = {
       {"gpus", o.gpus},
+      {"precision", o.precision},
       {"steps", o.steps},
       {"prompt", o.prompt},
       {"queue_wait_s", timing("queue_wait")},
@@ -299,8 +301,8 @@ Timeline analyse(const Options& o, const bench::VideoCase& c, const Measured& m,
   std::ostringstream s;
   auto line = [&](const std::string& what, const std::string& value) { s << fmt::format("  {:<40} {}\n", what, value); };
   auto secs = [](double v) { return v < 0 ? std::string("n/a") : fmt::format("{:.3f} s", v); };
-  s << fmt::format("ditstream end to end: {} ({}x{}, {} frames), {} steps, {} GPU(s), {}\n", c.name, c.width, c.height,
-                   c.frames, o.steps, o.gpus, bench::device_name());
+  s << fmt::format("ditstream end to end: {} ({}x{}, {} frames), {} steps, {} GPU(s), {}, {}\n", c.name, c.width,
+                   c.height, c.frames, o.steps, o.gpus, o.precision, bench::device_name());
   line("queue wait", secs(timing("queue_wait")));
   line("text encoding (+ noise, schedule)", secs(timing("prepare")));
   line("steps", fmt::format("{} computed, {} reused; median {:.3f} s, first {:.3f} s, min {:.3f} s, max {:.3f} s", computed,
@@ -346,7 +348,9 @@ Timeline analyse(const Options& o, const bench::VideoCase& c, const Measured& m,
 }
 
 void add_rows(bench::Record& record, const Options& o, const bench::VideoCase& c, const Timeline& t, const json& ref) {
-  const std::string prefix = std::to_string(o.gpus) + "gpu-";
+  // "1gpu-end-to-end", "1gpu-fp8-end-to-end": a service computing in fp8 is labelled as such.
+  const bool fp8 = o.precision.find("fp8") != std::string::npos;
+  const std::string prefix = std::to_string(o.gpus) + "gpu-" + (fp8 ? "fp8-" : "");
   const double reference = ref.value("time_to_mp4_s", -1.0);
   auto row = [&](const std::string& variant, const std::string& metric, double ours, json extra) {
     json fields = {{"ours_s", ours}};
@@ -407,6 +411,7 @@ int main(int argc, char** argv) {
     const auto health = testing::http_request(o.port, "GET", "/healthz");
     if (health.status != 200) throw std::runtime_error("the service is not healthy: " + health.body);
     std::cout << "service: " << health.body << std::endl;
+    o.precision = json::parse(health.body).value("precision", std::string("bfloat16"));
     if (o.warmup_steps > 0) {
       const auto t = Clock::now();
       const json w = wait_until_done(o, submit(o, job_body(o, c, o.warmup_steps, o.seed + 1)));
