@@ -17,8 +17,10 @@
 
 #include "core/engine/device_memory.h"
 #include "core/engine/hunyuan_engine.h"
+#include "core/engine/rank_recovery.h"
 #include "core/io/diffusers_folder.h"
 #include "core/parallel/launcher.h"
+#include "core/parallel/launcher_channel.h"
 #include "core/parallel/rank_group.h"
 #include "core/util/error.h"
 #include "core/util/log.h"
@@ -47,6 +49,8 @@ struct EngineFlags {
 
   int gpus = 1;
   int rank_timeout_s = 300;
+  int rank_restarts = 3;
+  int rank_restart_window_s = 600;
   parallel::MeshConfig mesh;
 
   engine::HunyuanEngineOptions options() const {
@@ -67,15 +71,15 @@ struct CompositorFlags {
 };
 
 // The engine options of one rank: a rank of several takes the GPU of its local rank.
-engine::HunyuanEngineOptions rank_options(const EngineFlags& flags, parallel::RankGroup& ranks,
-                                          engine::RankCommands* commands) {
+engine::HunyuanEngineOptions rank_options(const EngineFlags& flags, const parallel::RankEnvironment& env,
+                                          parallel::Communicator* world, engine::RankCommands* commands) {
   auto options = flags.options();
-  if (!ranks.env.is_distributed()) return options;
+  if (!env.is_distributed()) return options;
   if (options.device != "cuda") {
     throw_invalid("serve", "device", "is '" + options.device + "'; several ranks take 'cuda' (each rank uses its local GPU)");
   }
-  options.device = "cuda:" + std::to_string(ranks.env.local_rank);
-  options.world = ranks.world.get();
+  options.device = "cuda:" + std::to_string(env.local_rank);
+  options.world = world;
   options.commands = commands;
   options.mesh = flags.mesh;
   return options;
@@ -158,25 +162,62 @@ int serve(const EngineFlags& engine_flags, const CompositorFlags& compositor_fla
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   const auto folder = io::DiffusersFolder::open(engine_flags.model);
-  auto ranks = parallel::join_rank_group(parallel::rank_environment_from_process(), engine_flags.model,
-                                         std::chrono::seconds(engine_flags.rank_timeout_s));
-  std::optional<engine::RankCommands> commands;
-  if (ranks.env.is_distributed()) commands.emplace(ranks.store);
+  const auto timeout = std::chrono::milliseconds(std::chrono::seconds(engine_flags.rank_timeout_s));
+  auto ranks = parallel::join_rank_group(parallel::rank_environment_from_process(), engine_flags.model, timeout,
+                                         parallel::rank_generation_from_process());
   if (ranks.env.rank != 0) {  // rank 0 serves; the others run the jobs it publishes
-    engine::HunyuanEngine engine(rank_options(engine_flags, ranks, &*commands));
+    engine::RankCommands commands(ranks.store);
+    engine::HunyuanEngine engine(rank_options(engine_flags, ranks.env, ranks.world.get(), &commands));
     std::atomic<bool> stopping{false};
     std::thread signals([&] {
       wait_for_signal();
       stopping = true;
     });
-    const bool told = engine.follow(stopping);
+    bool told = false;
+    std::string broken;
+    try {
+      told = engine.follow(stopping);
+    } catch (const Error& e) {
+      broken = e.what();  // the world failed: exit, so that the launcher starts the ranks again
+    }
     if (told) log::info("rank {}: rank 0 stopped the service", ranks.env.rank);
     if (!stopping) ::kill(::getpid(), SIGTERM);  // wakes the signal thread
     signals.join();
+    if (!broken.empty()) {
+      log::error("{}", broken);
+      return 3;
+    }
     return 0;
   }
   const auto streaming = stream::init_streaming();
-  const auto engine_options = rank_options(engine_flags, ranks, commands ? &*commands : nullptr);
+  // Rank 0 of several keeps the world in `recovery`: the launcher (when it started the ranks)
+  // restarts the others after a failure and rank 0 forms a new world with them.
+  std::optional<engine::RankHealth> health;
+  std::unique_ptr<engine::RankRecovery> recovery;
+  if (ranks.env.is_distributed()) {
+    auto channel = parallel::LauncherChannel::from_environment();
+    health.emplace(ranks.env.world_size, channel != nullptr);
+    engine::RankWorld initial;
+    initial.generation = ranks.generation;
+    initial.store = ranks.store;
+    initial.world = std::move(ranks.world);
+    initial.commands = std::make_unique<engine::RankCommands>(ranks.store);
+    auto form = [store = ranks.store, env = ranks.env, model = engine_flags.model, timeout](int generation) {
+      engine::RankWorld w;
+      w.generation = generation;
+      w.store = parallel::generation_store(store, generation);
+      w.world = parallel::form_world(*w.store, env, model, timeout);
+      w.commands = std::make_unique<engine::RankCommands>(w.store);
+      return w;
+    };
+    recovery = std::make_unique<engine::RankRecovery>(*health, std::move(channel), std::move(initial), form);
+  }
+  auto engine_options = rank_options(engine_flags, ranks.env, recovery ? recovery->current().world.get() : nullptr,
+                                     recovery ? recovery->current().commands.get() : nullptr);
+  if (recovery) {
+    engine_options.rank_health = &*health;
+    engine_options.world_failed = [&recovery](const std::string& why) { recovery->world_failed(why); };
+  }
   engine::HunyuanEngine engine(engine_options);
   options.compositors = make_compositors(compositor_flags, engine_options.device);
   const auto paths = engine.paths();
@@ -190,13 +231,19 @@ int serve(const EngineFlags& engine_flags, const CompositorFlags& compositor_fla
                                        {"precision", engine.precision()},
                                        {"gstreamer", streaming.gstreamer_version}}
                             .dump();
+  if (health) options.health_update = web::rank_group_health(*health);
   const std::string bind = options.bind;
   web::Service service(std::move(options), engine);
   engine::add_device_memory_metrics(service.metrics(), engine_flags.device);
+  if (health) engine::add_rank_health_metrics(service.metrics(), *health);
   service.start();
   log::info("serving on http://{}:{}", bind, service.port());
+  if (recovery) {
+    recovery->start([&engine](engine::RankWorld& w) { engine.rebind_world(w.world.get(), w.commands.get()); });
+  }
   wait_for_signal();
   service.stop();
+  if (recovery) recovery->stop();
   return 0;
 }
 
@@ -224,6 +271,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 64));
   serve_cmd->add_option("--rank-timeout", serve_engine.rank_timeout_s, "seconds to wait for the other ranks")
       ->check(CLI::Range(1, 3600));
+  serve_cmd->add_option("--rank-restarts", serve_engine.rank_restarts,
+                        "with --gpus: restarts of the other ranks after failures within --rank-restart-window "
+                        "(0: a failure stops the service)")
+      ->check(CLI::Range(0, 1000));
+  serve_cmd->add_option("--rank-restart-window", serve_engine.rank_restart_window_s,
+                        "seconds over which --rank-restarts counts failures")
+      ->check(CLI::Range(1, 86400));
   serve_cmd->add_option("--bind", o.bind, "address to listen on");
   serve_cmd->add_option("--port", o.port, "port to listen on (0: any free port)");
   serve_cmd->add_option("--http-threads", o.http_threads, "HTTP worker threads")->check(CLI::Range(1, 64));
@@ -264,7 +318,10 @@ int main(int argc, char** argv) {
   try {
     log::set_level(log::parse_level(log_level, "--log-level"));
     if (*serve_cmd && serve_engine.gpus > 1 && std::getenv("RANK") == nullptr) {
-      return parallel::relaunch_as_ranks(argc, argv, serve_engine.gpus);
+      parallel::LaunchOptions restarts;
+      restarts.max_restarts = serve_engine.rank_restarts;
+      restarts.restart_window = std::chrono::seconds(serve_engine.rank_restart_window_s);
+      return parallel::relaunch_as_ranks(argc, argv, serve_engine.gpus, restarts);
     }
     if (*serve_cmd) {
       o.limits.defaults.preview_vae_every = parse_preview_every(serve_preview_every, "--preview-vae-every");

@@ -55,6 +55,13 @@ class Finisher {
   virtual void finish(const EventSink& emit, const CancelToken& cancel, Timeline& timeline) = 0;
 };
 
+// Whether an engine can run jobs now (see Engine::readiness).
+struct EngineReadiness {
+  bool starts = true;   // queued jobs may start; false while the engine recovers (they wait)
+  bool accepts = true;  // new jobs are taken; false when it cannot run any more (submit: 503)
+  std::string reason;   // why not, for the job's note or the 503
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -75,6 +82,8 @@ class Engine {
   // Whether one job's denoise may run while another's Finisher does at all (an engine whose stages
   // share collectives with other processes cannot interleave them).
   virtual bool overlaps_stages() const { return true; }
+  // Asked by the queue before it starts a job and when one is submitted; thread-safe.
+  virtual EngineReadiness readiness() const { return {}; }
 
   // Both stages one after the other.
   void run(const JobRequest& request, const EventSink& emit, const CancelToken& cancel);

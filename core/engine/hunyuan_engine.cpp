@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <mutex>
 #include <new>
 
 #include "core/engine/aten_device_tensor.h"
@@ -116,8 +117,39 @@ struct HunyuanEngine::Impl {
   // Seconds one real-VAE preview decode takes per latent voxel decoded, measured (0: not yet).
   std::atomic<double> preview_seconds_per_voxel{0};
   std::unique_ptr<parallel::ContextParallelTransformer> context_parallel;  // several ranks only
+  // Held by a job's stage while it uses the world; rebind_world takes it to change worlds.
+  mutable std::mutex world_mutex;
+  uint64_t world_epoch = 0;  // one more per rebind_world (under world_mutex)
 
   bool distributed() const { return options.world != nullptr && options.world->world_size() > 1; }
+
+  // A job failed: when the world broke (its communicator failed, or the health heard of a failed
+  // rank) the job fails with an Error naming that failure instead of the collective's error, and
+  // a world broken inside the job is reported. Returns normally for an ordinary job failure.
+  void rethrow_rank_failure(const std::exception& e) const {
+    if (!distributed()) return;
+    const std::string broken = options.world->failure();
+    if (!broken.empty() && options.world_failed) options.world_failed(broken);
+    const auto* error = dynamic_cast<const Error*>(&e);
+    if (error && error->kind() == ErrorKind::canceled) return;
+    if (options.rank_health == nullptr) {
+      if (broken.empty()) return;
+      throw Error(ErrorKind::unavailable, "ranks", "", "the ranks' communicator failed: " + broken);
+    }
+    if (broken.empty() && options.rank_health->status().state == RankGroupState::ok) return;
+    if (options.rank_health->status().state == RankGroupState::ok) options.rank_health->report_failure(broken);
+    throw Error(ErrorKind::unavailable, "ranks", "", options.rank_health->job_error());
+  }
+
+  template <class Fn>
+  auto failing_job_on_rank_failure(Fn&& fn) const -> decltype(fn()) {
+    try {
+      return fn();
+    } catch (const std::exception& e) {
+      rethrow_rank_failure(e);
+      throw;
+    }
+  }
   parallel::Communicator* world() const { return distributed() ? options.world : nullptr; }
 
   // Every rank must stop at the same step or chunk, or the others wait in a collective: the ranks
@@ -185,10 +217,16 @@ struct HunyuanEngine::Impl {
 // chunk.
 class HunyuanEngine::HunyuanFinisher : public Finisher {
  public:
-  HunyuanFinisher(const Impl& engine, JobRequest request, Impl::Denoised denoised, LaneMark ready)
-      : engine_(engine), request_(std::move(request)), denoised_(std::move(denoised)), ready_(std::move(ready)) {}
+  HunyuanFinisher(const Impl& engine, JobRequest request, Impl::Denoised denoised, LaneMark ready, uint64_t epoch)
+      : engine_(engine),
+        request_(std::move(request)),
+        denoised_(std::move(denoised)),
+        ready_(std::move(ready)),
+        epoch_(epoch) {}
   ~HunyuanFinisher() override {
-    if (!ran_ && engine_.distributed()) {
+    std::unique_lock world_lock(engine_.world_mutex, std::defer_lock);
+    if (engine_.distributed()) world_lock.lock();
+    if (!ran_ && engine_.distributed() && engine_.world_epoch == epoch_ && engine_.options.world->failure().empty()) {
       // The other ranks are in this job's decode: they stop with rank 0 at its first chunk.
       try {
         finish_on_lane(nullptr, [] { return true; }, nullptr);
@@ -204,8 +242,16 @@ class HunyuanEngine::HunyuanFinisher : public Finisher {
   void finish(const EventSink& emit, const CancelToken& cancel, Timeline& timeline) override {
     ran_ = true;
     c10::InferenceMode guard;
-    failing_job_on_oom(engine_.device, "decoding the final frames",
-                       [&] { finish_on_lane(&emit, [&] { return cancel.canceled(); }, &timeline); });
+    std::unique_lock world_lock(engine_.world_mutex, std::defer_lock);
+    if (engine_.distributed()) world_lock.lock();
+    if (engine_.world_epoch != epoch_) {
+      throw Error(ErrorKind::unavailable, "ranks", "",
+                  "the ranks were restarted after this job was denoised; its frames cannot be decoded on the new ranks");
+    }
+    engine_.failing_job_on_rank_failure([&] {
+      failing_job_on_oom(engine_.device, "decoding the final frames",
+                         [&] { finish_on_lane(&emit, [&] { return cancel.canceled(); }, &timeline); });
+    });
     denoised_.previews.reset();  // the job ends with nothing of it left running
   }
 
@@ -225,6 +271,7 @@ class HunyuanEngine::HunyuanFinisher : public Finisher {
   JobRequest request_;
   Impl::Denoised denoised_;
   LaneMark ready_;
+  uint64_t epoch_;
   bool ran_ = false;
 };
 
@@ -379,7 +426,32 @@ bool HunyuanEngine::follow(const std::atomic<bool>& stopping) {
     } catch (const std::exception& e) {
       log::warn("engine: rank {}: job failed: {}", s.options.world->rank(), e.what());
     }
+    if (const std::string broken = s.options.world->failure(); !broken.empty()) {
+      throw Error(ErrorKind::unavailable, "engine", "world",
+                  "rank " + std::to_string(s.options.world->rank()) +
+                      ": the world communicator failed, this rank cannot run more jobs: " + broken);
+    }
   }
+}
+
+EngineReadiness HunyuanEngine::readiness() const {
+  return impl_->options.rank_health ? readiness_of(*impl_->options.rank_health) : EngineReadiness{};
+}
+
+void HunyuanEngine::rebind_world(parallel::Communicator* world, RankCommands* commands) {
+  auto& s = *impl_;
+  require(s.distributed() && s.options.world->rank() == 0, "engine", "rank",
+          "only rank 0 of a context-parallel engine changes worlds");
+  require(world != nullptr && commands != nullptr && world->world_size() == s.options.world->world_size() &&
+              world->rank() == 0,
+          "engine", "world", "a new world must have the old one's size, with this process as rank 0");
+  std::lock_guard lock(s.world_mutex);
+  s.context_parallel.reset();  // its groups were split from the old world
+  s.options.world = world;
+  s.options.commands = commands;
+  ++s.world_epoch;
+  s.context_parallel = std::make_unique<parallel::ContextParallelTransformer>(*s.transformer, *world, s.options.mesh);
+  log::info("engine: running on a new world of {} ranks, {}", world->world_size(), s.context_parallel->mesh().to_string());
 }
 
 EnginePaths HunyuanEngine::paths() const { return {"llama+clip", "vae-streaming"}; }
@@ -403,15 +475,22 @@ std::unique_ptr<Finisher> HunyuanEngine::denoise(const JobRequest& request, cons
               (request.preview_vae_every >= 1 && request.preview_vae_every < request.steps),
           "engine", "preview_vae_every",
           fmt::format("is {}; must be 0 (off), 1..{} (below steps) or auto", request.preview_vae_every, request.steps - 1));
+  std::unique_lock world_lock(s.world_mutex, std::defer_lock);
   if (s.distributed()) {
     require(s.options.world->rank() == 0, "engine", "rank", "only rank 0 runs jobs; the others follow()");
+    world_lock.lock();
+    if (const auto ready = readiness(); !ready.starts || !ready.accepts) {
+      throw Error(ErrorKind::unavailable, "ranks", "", s.options.rank_health->job_error());
+    }
     s.options.commands->publish({RankCommand::Kind::run, request});
   }
   c10::InferenceMode guard;
-  auto denoised = failing_job_on_oom(s.device, "denoising", [&] {
-    return s.denoise(request, &emit, [&] { return cancel.canceled(); }, &timeline);
+  auto denoised = s.failing_job_on_rank_failure([&] {
+    return failing_job_on_oom(s.device, "denoising", [&] {
+      return s.denoise(request, &emit, [&] { return cancel.canceled(); }, &timeline);
+    });
   });
-  return std::make_unique<HunyuanFinisher>(s, request, std::move(denoised), s.denoise_lane->mark());
+  return std::make_unique<HunyuanFinisher>(s, request, std::move(denoised), s.denoise_lane->mark(), s.world_epoch);
 }
 
 HunyuanEngine::Impl::Denoised HunyuanEngine::Impl::denoise(const JobRequest& request, const EventSink* emit,

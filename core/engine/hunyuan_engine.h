@@ -10,12 +10,14 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "core/engine/engine.h"
 #include "core/engine/rank_commands.h"
+#include "core/engine/rank_health.h"
 #include "core/parallel/communicator.h"
 #include "core/parallel/mesh.h"
 #include "core/sampling/pipeline.h"
@@ -45,6 +47,12 @@ struct HunyuanEngineOptions {
   parallel::Communicator* world = nullptr;
   RankCommands* commands = nullptr;
   parallel::MeshConfig mesh;
+  // Rank 0 of several: the ranks' state (rank_health.h). While they restart, queued jobs wait;
+  // once failed, new jobs are refused; a job that fails because the world broke fails with the
+  // failure the health names. `world_failed` is told of a world that broke inside a job (an NCCL
+  // error or timeout) before the health heard of it. Both optional; they must outlive the engine.
+  RankHealth* rank_health = nullptr;
+  std::function<void(const std::string&)> world_failed;
   // Real-VAE previews decode here: "" on `device` (a CUDA stream of their own there), or another
   // GPU ("cuda:1"), which then holds a copy of the VAE.
   std::string preview_device;
@@ -97,10 +105,19 @@ class HunyuanEngine : public Engine {
   StageMemory stage_memory(const JobRequest& request) const override;
   int64_t memory_budget() const override;
   bool overlaps_stages() const override;
+  EngineReadiness readiness() const override;
+
+  // Rank 0, after the other ranks were restarted: runs on `world` and `commands` (a new world of
+  // the same size) from now on. Waits for a job still using the old world to end, then forms the
+  // mesh's groups on the new one (a collective: the new ranks do it while building their
+  // engines). A job denoised on the old world fails instead of finishing on the new one.
+  void rebind_world(parallel::Communicator* world, RankCommands* commands);
 
   // Ranks other than 0: runs every job rank 0 publishes, until rank 0 says stop (returns true)
   // or `stopping` is set while waiting for a job (returns false). A job that fails here is logged;
-  // rank 0 reports it (the collectives it waits on fail or time out).
+  // rank 0 reports it (the collectives it waits on fail or time out). A job that broke the world
+  // communicator throws ditstream::Error (unavailable): this rank cannot run another job, and its
+  // process exits so that the launcher starts the ranks again.
   bool follow(const std::atomic<bool>& stopping);
   // "1 GPU" or e.g. "2 ranks, ulysses 2 x ring 1".
   std::string parallelism() const;

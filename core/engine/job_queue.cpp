@@ -65,6 +65,7 @@ struct JobQueue::Live {
   CancelToken cancel;
   Timeline timeline;
   bool waited_for_memory = false;  // a note about it is already on the record
+  std::string waited_for_engine;   // the engine's reason for not starting it, already noted
   std::vector<Event> history;  // without pixels
   std::vector<std::weak_ptr<EventReader::Channel>> readers;
   bool first_step_seen = false;
@@ -132,6 +133,9 @@ void JobQueue::stop() {
 }
 
 Submitted JobQueue::submit(const JobRequest& request) {
+  if (const auto ready = engine_.readiness(); !ready.accepts) {
+    throw Error(ErrorKind::unavailable, "job queue", "engine", "no new jobs: " + ready.reason);
+  }
   std::shared_ptr<Live> live = std::make_shared<Live>();
   int position = 0;
   {
@@ -299,6 +303,14 @@ std::shared_ptr<JobQueue::Live> JobQueue::live(const std::string& id) const {
 
 bool JobQueue::admits_front() {
   if (handoff_) return false;  // a denoised job waits for the finish worker: at most two in flight
+  if (const auto ready = engine_.readiness(); !ready.starts) {
+    auto& next = *live_.at(pending_.front());
+    if (next.waited_for_engine != ready.reason) {
+      next.waited_for_engine = ready.reason;
+      add_note(next.record, "Waited: " + ready.reason + ".");
+    }
+    return false;
+  }
   if (finishing_.empty()) return true;
   if (!options_.pipeline || !engine_.overlaps_stages()) return false;
   auto& next = *live_.at(pending_.front());
@@ -320,7 +332,10 @@ void JobQueue::denoise_loop() {
     std::string id;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || (!pending_.empty() && admits_front()); });
+      // The engine's readiness changes without telling the queue: looked at again every 100 ms.
+      while (!wake_.wait_for(lock, std::chrono::milliseconds(100),
+                             [&] { return stopping_ || (!pending_.empty() && admits_front()); })) {
+      }
       if (stopping_) return;
       id = pending_.front();
       pending_.pop_front();

@@ -6,6 +6,7 @@
 #include <ATen/Tensor.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace ditstream::parallel {
@@ -48,6 +49,13 @@ class Communicator {
   // like MPI_Comm_split. Every rank of this communicator must call it. Meshes use it for their
   // Ulysses and ring groups.
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
+
+  // Why this communicator (or one split from it, or the one it was split from) can no longer be
+  // used: "" while healthy. Once failed, every collective throws ditstream::Error.
+  virtual std::string failure() const { return ""; }
+  // Fails the communicator and its family from any thread, releasing a collective that waits for
+  // a peer that died; `reason` becomes the failure. In-process implementations do nothing.
+  virtual void abort(const std::string& reason) {}
 };
 
 // World of one: every collective is the identity.

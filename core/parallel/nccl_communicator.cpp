@@ -9,10 +9,12 @@
 #include <nccl.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -77,8 +79,15 @@ ncclConfig_t nonblocking_config() {
 // releases kernels stuck waiting for a dead peer) and marks it failed.
 class Watchdog {
  public:
-  Watchdog(ncclComm_t comm, int device, std::chrono::milliseconds timeout, std::string name)
-      : comm_(comm), device_(device), timeout_(timeout), name_(std::move(name)), thread_([this] { run(); }) {}
+  // `on_failure` runs on the watchdog's thread, without its lock, once it failed on its own.
+  Watchdog(ncclComm_t comm, int device, std::chrono::milliseconds timeout, std::string name,
+           std::function<void(const std::string&)> on_failure)
+      : comm_(comm),
+        device_(device),
+        timeout_(timeout),
+        name_(std::move(name)),
+        on_failure_(std::move(on_failure)),
+        thread_([this] { run(); }) {}
 
   ~Watchdog() {
     {
@@ -105,6 +114,16 @@ class Watchdog {
   void drain() {
     std::unique_lock lock(mutex_);
     cv_.wait(lock, [&] { return pending_.empty() || !failure_.empty(); });
+  }
+
+  // Fails the communicator from another thread (a rank died); nothing when it failed already.
+  void abort(const std::string& reason) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!failure_.empty()) return;
+      fail("aborted: " + reason);
+    }
+    cv_.notify_all();
   }
 
   // Empty while healthy.
@@ -150,7 +169,10 @@ class Watchdog {
       }
       if (pending_.empty()) cv_.notify_all();
     }
+    const std::string failure = failure_;
+    lock.unlock();
     cv_.notify_all();
+    if (!failure.empty() && on_failure_) on_failure_(failure);
   }
 
   void fail(std::string why) {
@@ -164,6 +186,7 @@ class Watchdog {
   int device_;
   std::chrono::milliseconds timeout_;
   std::string name_;
+  std::function<void(const std::string&)> on_failure_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Pending> pending_;
@@ -171,6 +194,28 @@ class Watchdog {
   std::atomic<bool> aborted_{false};
   bool stop_ = false;
   std::thread thread_;
+};
+
+// A world communicator and the groups split from it fail together: a failure of one (its own
+// timeout or NCCL error, or abort()) aborts every other, so a collective on any of them returns.
+class Family {
+ public:
+  void join(Watchdog* member) {
+    std::lock_guard lock(mutex_);
+    members_.push_back(member);
+  }
+  void leave(Watchdog* member) {
+    std::lock_guard lock(mutex_);
+    members_.erase(std::remove(members_.begin(), members_.end(), member), members_.end());
+  }
+  void abort(const std::string& reason) {
+    std::lock_guard lock(mutex_);
+    for (Watchdog* m : members_) m->abort(reason);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Watchdog*> members_;
 };
 
 class NcclCommunicator;
@@ -189,17 +234,22 @@ class NcclPendingExchange final : public PendingExchange {
 
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(ncclComm_t comm, int device, std::chrono::milliseconds timeout, std::string name)
+  NcclCommunicator(ncclComm_t comm, int device, std::chrono::milliseconds timeout, std::string name,
+                   std::shared_ptr<Family> family)
       : comm_(comm),
         device_(device),
         timeout_(timeout),
-        side_stream_(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device))) {
+        side_stream_(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device))),
+        family_(std::move(family)) {
     ncclCommUserRank(comm_, &rank_);
     ncclCommCount(comm_, &world_);
-    watchdog_ = std::make_unique<Watchdog>(comm_, device_, timeout_, name + " rank " + std::to_string(rank_));
+    watchdog_ = std::make_unique<Watchdog>(comm_, device_, timeout_, name + " rank " + std::to_string(rank_),
+                                           [family = family_](const std::string& why) { family->abort(why); });
+    family_->join(watchdog_.get());
   }
 
   ~NcclCommunicator() override {
+    family_->leave(watchdog_.get());
     const bool aborted = watchdog_->aborted();
     watchdog_.reset();
     if (aborted) return;  // ncclCommAbort already freed it
@@ -320,8 +370,11 @@ class NcclCommunicator final : public Communicator {
     const auto deadline = Clock::now() + timeout_;
     wait_ready(comm_, deadline, "split");
     wait_ready(child, deadline, "split");
-    return std::make_unique<NcclCommunicator>(child, device_, timeout_, "nccl group " + std::to_string(color));
+    return std::make_unique<NcclCommunicator>(child, device_, timeout_, "nccl group " + std::to_string(color), family_);
   }
+
+  std::string failure() const override { return watchdog_->failure(); }
+  void abort(const std::string& reason) override { family_->abort(reason); }
 
   void ensure_healthy(const char* what) const {
     const std::string failure = watchdog_->failure();
@@ -364,6 +417,7 @@ class NcclCommunicator final : public Communicator {
   c10::cuda::CUDAStream side_stream_;
   int rank_ = 0;
   int world_ = 1;
+  std::shared_ptr<Family> family_;
   std::unique_ptr<Watchdog> watchdog_;
 
   friend class NcclPendingExchange;
@@ -422,7 +476,8 @@ std::unique_ptr<Communicator> make_nccl_communicator(c10d::Store& store, const R
   }
   log::info("rank {}/{}: NCCL {}.{}.{} on cuda:{} (NCCL_NVLS_ENABLE=0)", env.rank, env.world_size, NCCL_MAJOR,
             NCCL_MINOR, NCCL_PATCH, env.local_rank);
-  return std::make_unique<NcclCommunicator>(comm, env.local_rank, options.timeout, "nccl " + options.name);
+  return std::make_unique<NcclCommunicator>(comm, env.local_rank, options.timeout, "nccl " + options.name,
+                                            std::make_shared<Family>());
 }
 
 }  // namespace ditstream::parallel

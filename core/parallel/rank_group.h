@@ -20,7 +20,8 @@ namespace ditstream::parallel {
 
 struct RankGroup {
   RankEnvironment env;
-  c10::intrusive_ptr<c10d::Store> store;  // null for a world of one
+  int generation = 0;                     // DITSTREAM_RANK_GENERATION: restarts by the launcher
+  c10::intrusive_ptr<c10d::Store> store;  // of this generation (generation_store); null for a world of one
   std::unique_ptr<Communicator> world;
   RankGroup();
   RankGroup(RankGroup&&) noexcept;
@@ -30,7 +31,17 @@ struct RankGroup {
 // Throws ditstream::Error: unreachable master or missing ranks (unavailable), different model
 // files (bad_file), several ranks without a CUDA build (unavailable). Nothing waits longer than
 // `timeout`.
+// `generation`: the launcher's restarts (launcher_channel.h); every rank of a world has the same.
 RankGroup join_rank_group(const RankEnvironment& env, const std::filesystem::path& model,
-                          std::chrono::milliseconds timeout);
+                          std::chrono::milliseconds timeout, int generation = 0);
+
+// The keys of one generation of ranks: the store itself for generation 0, its keys under
+// "generation/<g>/" for a later one, so ranks started again read nothing of an earlier world.
+c10::intrusive_ptr<c10d::Store> generation_store(const c10::intrusive_ptr<c10d::Store>& store, int generation);
+
+// Over a generation's store: the same-model check, then the world communicator (NCCL). Every rank
+// of the generation calls it. Throws like join_rank_group.
+std::unique_ptr<Communicator> form_world(c10d::Store& store, const RankEnvironment& env,
+                                         const std::filesystem::path& model, std::chrono::milliseconds timeout);
 
 }  // namespace ditstream::parallel

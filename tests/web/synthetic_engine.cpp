@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/util/error.h"
 #include "stream/vulkan/frame_format.h"
 
 namespace ditstream::testing {
@@ -191,6 +192,9 @@ std::unique_ptr<engine::Finisher> SyntheticEngine::denoise(const engine::JobRequ
     const auto t0 = Clock::now();
     std::this_thread::sleep_for(options_.step_time);
     cancel.throw_if_canceled();
+    if (options_.rank_health && options_.rank_health->status().state != engine::RankGroupState::ok) {
+      throw Error(ErrorKind::unavailable, "ranks", "", options_.rank_health->job_error());
+    }
     if (step == 2 && request.prompt.find(kOutOfMemoryWhileDenoising) != std::string::npos) throw std::bad_alloc();
     timeline.add_until_now("step " + std::to_string(step), "synthetic/denoise", start);
     const bool reused = request.cache_threshold > 0 && step % 2 == 0;

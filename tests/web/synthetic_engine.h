@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/engine/engine.h"
+#include "core/engine/rank_health.h"
 
 namespace ditstream::testing {
 
@@ -23,6 +24,10 @@ struct SyntheticEngineOptions {
   engine::StageMemory stage_memory{};
   int64_t memory_budget = engine::kUnlimitedMemory;
   bool overlaps_stages = true;  // false: like an engine over several ranks
+  // Like rank 0 over several ranks: jobs wait while the ranks restart, none are taken once they
+  // failed, and a running job fails at its next step when the ranks break (with the health's
+  // error). Null: always ready.
+  const engine::RankHealth* rank_health = nullptr;
 };
 
 // A job whose prompt contains one of these runs out of memory (std::bad_alloc) at its second step
@@ -39,6 +44,9 @@ class SyntheticEngine : public engine::Engine {
   engine::StageMemory stage_memory(const engine::JobRequest&) const override { return options_.stage_memory; }
   int64_t memory_budget() const override { return options_.memory_budget; }
   bool overlaps_stages() const override { return options_.overlaps_stages; }
+  engine::EngineReadiness readiness() const override {
+    return options_.rank_health ? engine::readiness_of(*options_.rank_health) : engine::EngineReadiness{};
+  }
 
   // The colour of a frame: previews (0, 0, 200), real-VAE previews (0, 200, 0), final frames (200, 0, 0).
   static engine::FramePtr solid(int width, int height, uint8_t r, uint8_t g, uint8_t b);

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 
 #include "core/engine/job_queue.h"
 #include "core/engine/metrics.h"
 #include "stream/gst/stream_hub.h"
 #include "web/api/router.h"
+#include "web/api/service.h"
 #include "web/api/video_request.h"
 
 namespace ditstream::web {
@@ -18,6 +20,7 @@ struct RouteContext {
   const ServiceLimits& limits;
   std::filesystem::path ui_folder;
   std::string health_json;
+  std::function<ServiceOptions::HealthUpdate()> health_update;  // may be null
 };
 
 void add_video_routes(Router& router, RouteContext& context);

@@ -24,6 +24,16 @@ std::string health_with_compositor(const std::string& health_json, const stream:
 
 }  // namespace
 
+std::function<ServiceOptions::HealthUpdate()> rank_group_health(const engine::RankHealth& health) {
+  return [&health] {
+    const auto status = health.status();
+    const char* overall = status.state == engine::RankGroupState::ok           ? "ok"
+                          : status.state == engine::RankGroupState::restarting ? "degraded"
+                                                                               : "failed";
+    return ServiceOptions::HealthUpdate{overall, R"({"rank_group":)" + status.to_json() + "}"};
+  };
+}
+
 void ServiceOptions::validate() const {
   limits.validate();
   require(queue_length >= 1 && queue_length <= 10000, "service", "queue_length", "must be in [1, 10000]");
@@ -49,7 +59,7 @@ struct Service::Impl {
         hub({options.recordings, options.ice, std::chrono::seconds(300), options.compositors}, &metrics),
         queue(engine, store, {options.queue_length, 64, options.pipeline_jobs}, &metrics),
         context{queue, hub, registry, options.limits, options.ui_folder,
-                health_with_compositor(options.health_json, hub.compositors().info())},
+                health_with_compositor(options.health_json, hub.compositors().info()), options.health_update},
         router({options.api_key, options.cors_origin, [this] { return queue.retry_after_seconds(); }}),
         server({options.bind, options.port, options.http_threads, options.limits.max_body_bytes},
                [this](const HttpRequest& request) { return router.dispatch(request); }) {
