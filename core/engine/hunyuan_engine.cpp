@@ -126,12 +126,13 @@ struct HunyuanEngine::Impl {
   // A job failed: when the world broke (its communicator failed, or the health heard of a failed
   // rank) the job fails with an Error naming that failure instead of the collective's error, and
   // a world broken inside the job is reported. Returns normally for an ordinary job failure.
-  void rethrow_rank_failure(const std::exception& e) const {
+  // `canceled`: the job's owner asked to stop it (a collective ended by an abort can look like an
+  // agreed stop too).
+  void rethrow_rank_failure(const std::exception& e, bool canceled) const {
     if (!distributed()) return;
     const std::string broken = options.world->failure();
     if (!broken.empty() && options.world_failed) options.world_failed(broken);
-    const auto* error = dynamic_cast<const Error*>(&e);
-    if (error && error->kind() == ErrorKind::canceled) return;
+    if (canceled) return;
     if (options.rank_health == nullptr) {
       if (broken.empty()) return;
       throw Error(ErrorKind::unavailable, "ranks", "", "the ranks' communicator failed: " + broken);
@@ -142,11 +143,11 @@ struct HunyuanEngine::Impl {
   }
 
   template <class Fn>
-  auto failing_job_on_rank_failure(Fn&& fn) const -> decltype(fn()) {
+  auto failing_job_on_rank_failure(const CancelToken& cancel, Fn&& fn) const -> decltype(fn()) {
     try {
       return fn();
     } catch (const std::exception& e) {
-      rethrow_rank_failure(e);
+      rethrow_rank_failure(e, cancel.canceled());
       throw;
     }
   }
@@ -248,7 +249,7 @@ class HunyuanEngine::HunyuanFinisher : public Finisher {
       throw Error(ErrorKind::unavailable, "ranks", "",
                   "the ranks were restarted after this job was denoised; its frames cannot be decoded on the new ranks");
     }
-    engine_.failing_job_on_rank_failure([&] {
+    engine_.failing_job_on_rank_failure(cancel, [&] {
       failing_job_on_oom(engine_.device, "decoding the final frames",
                          [&] { finish_on_lane(&emit, [&] { return cancel.canceled(); }, &timeline); });
     });
@@ -485,7 +486,7 @@ std::unique_ptr<Finisher> HunyuanEngine::denoise(const JobRequest& request, cons
     s.options.commands->publish({RankCommand::Kind::run, request});
   }
   c10::InferenceMode guard;
-  auto denoised = s.failing_job_on_rank_failure([&] {
+  auto denoised = s.failing_job_on_rank_failure(cancel, [&] {
     return failing_job_on_oom(s.device, "denoising", [&] {
       return s.denoise(request, &emit, [&] { return cancel.canceled(); }, &timeline);
     });

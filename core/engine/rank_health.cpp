@@ -44,6 +44,13 @@ bool RankHealth::report_failure(const std::string& what) {
   return true;
 }
 
+void RankHealth::explain(const std::string& what) {
+  std::unique_lock lock(mutex_);
+  if (status_.state != RankGroupState::restarting) return;
+  status_.last_failure = what;
+  changed(lock, RankGroupState::restarting);
+}
+
 void RankHealth::restarting(int generation) {
   std::unique_lock lock(mutex_);
   if (status_.state == RankGroupState::failed) return;

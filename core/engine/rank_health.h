@@ -39,6 +39,9 @@ class RankHealth {
   // The world broke: ok → restarting when restartable, else → failed. Returns true for the first
   // report of this break (later reports of the same break, from other threads, change nothing).
   bool report_failure(const std::string& what);
+  // While restarting: a better account of the break than the one reported first (the launcher's
+  // "rank 1 (pid 42) was killed by signal 9" after a collective's error).
+  void explain(const std::string& what);
   // The launcher started the other ranks again with `generation` (counts a restart).
   void restarting(int generation);
   // A new world is formed and in use: restarting → ok.

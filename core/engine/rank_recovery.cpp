@@ -73,7 +73,7 @@ void RankRecovery::run() {
     switch (message->kind) {
       case Kind::failed:
         log::error("ranks: {}", message->text);
-        health_.report_failure(message->text);
+        if (!health_.report_failure(message->text)) health_.explain(message->text);
         current_.world->abort(message->text);  // releases a job waiting on the dead rank
         break;
       case Kind::restarted: recover(message->generation); break;

@@ -25,8 +25,9 @@ namespace {
 
 constexpr std::string_view kContext = "launcher";
 
-const std::vector<std::string> kRankVariables = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
-                                                 "MASTER_ADDR", "MASTER_PORT", "NCCL_NVLS_ENABLE"};
+const std::vector<std::string> kRankVariables = {"RANK",        "WORLD_SIZE",       "LOCAL_RANK",
+                                                 "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                                                 "NCCL_NVLS_ENABLE", kLauncherFdVariable, kRankGenerationVariable};
 
 // The launcher's environment without the rank variables, plus this rank's.
 std::vector<std::string> rank_environment_block(int rank, int world, const std::string& addr, uint16_t port) {
@@ -273,27 +274,7 @@ LaunchResult launch_ranks(const LaunchOptions& options) {
       log::info("launcher: signal {}, stopping the ranks", sig);
       stop_everything();
     }
-    // Rank 0's messages.
-    while (channel && !stopping) {
-      std::optional<LauncherMessage> message;
-      try {
-        message = channel->receive(std::chrono::milliseconds(0));
-      } catch (const Error&) {
-        channel.reset();  // rank 0 closed it (it is exiting); its exit status tells the rest
-      }
-      if (!message) break;
-      if (message->kind == LauncherMessage::Kind::ready) {
-        if (!rank0_ready) log::info("launcher: rank 0 is serving; a failure of another rank restarts them");
-        rank0_ready = options.max_restarts > 0;
-      } else if (message->kind == LauncherMessage::Kind::restart && message->generation == generation) {
-        if (rank0_ready) {
-          replace_followers("rank 0 found the world broken: " + message->text, true);
-        } else {
-          log::error("launcher: rank 0 found the world broken: {}; restarts are off", message->text);
-          stop_everything();
-        }
-      }
-    }
+    // Exits first: a rank that died is told as such even when rank 0 saw its world break first.
     for (int r = 0; r < options.ranks; ++r) {
       if (!ranks[r].running) continue;
       int status = 0;
@@ -324,6 +305,27 @@ LaunchResult launch_ranks(const LaunchOptions& options) {
       }
       if (gave_up) continue;  // rank 0 serves alone
       replace_followers("rank " + std::to_string(r) + " (pid " + std::to_string(ranks[r].pid) + ") " + how, false);
+    }
+    // Rank 0's messages.
+    while (channel && !stopping) {
+      std::optional<LauncherMessage> message;
+      try {
+        message = channel->receive(std::chrono::milliseconds(0));
+      } catch (const Error&) {
+        channel.reset();  // rank 0 closed it (it is exiting); its exit status tells the rest
+      }
+      if (!message) break;
+      if (message->kind == LauncherMessage::Kind::ready) {
+        if (!rank0_ready) log::info("launcher: rank 0 is serving; a failure of another rank restarts them");
+        rank0_ready = options.max_restarts > 0;
+      } else if (message->kind == LauncherMessage::Kind::restart && message->generation == generation) {
+        if (rank0_ready) {
+          replace_followers("rank 0 found the world broken: " + message->text, true);
+        } else {
+          log::error("launcher: rank 0 found the world broken: {}; restarts are off", message->text);
+          stop_everything();
+        }
+      }
     }
     if (replacing && !gave_up && !stopping && Clock::now() >= restart_at) {
       bool all_down = true;

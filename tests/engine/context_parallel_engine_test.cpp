@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 
 #include "core/engine/hunyuan_engine.h"
 #include "core/util/error.h"
@@ -167,6 +169,69 @@ TEST(ContextParallelEngine, OnlyRankZeroRunsJobs) {
       EXPECT_THROW(e.follow(stopping), Error);
     }
   });
+}
+
+// The ranks but 0 were restarted: rank 0 keeps its engine (and model) and moves to the new world
+// the restarted ranks build their engines on; the next job runs on both and makes the same frames.
+TEST(ContextParallelEngine, RankZeroMovesToTheWorldOfRestartedRanks) {
+  engine::HunyuanEngine single(tiny_options());
+  engine::CancelToken cancel;
+  const auto expected = frames_of(single, small_request(), cancel);
+
+  auto first = parallel::make_thread_communicators(2);
+  auto second = parallel::make_thread_communicators(2);
+  auto first_store = c10::make_intrusive<c10d::HashStore>();
+  auto second_store = c10::make_intrusive<c10d::HashStore>();
+  engine::RankCommands first0(first_store), first1(first_store), second0(second_store), second1(second_store);
+  engine::RankHealth health(2, true);
+  auto follower = [&](parallel::Communicator* world, engine::RankCommands* commands, std::atomic<bool>& stopping,
+                      bool& told) {
+    auto options = tiny_options();
+    options.world = world;
+    options.commands = commands;
+    engine::HunyuanEngine e(options);
+    told = e.follow(stopping);
+  };
+
+  std::atomic<bool> stop_first{false}, stop_second{false};
+  bool told_first = false, told_second = false;
+  std::thread first_follower(follower, first[1].get(), &first1, std::ref(stop_first), std::ref(told_first));
+  auto options = tiny_options();
+  options.world = first[0].get();
+  options.commands = &first0;
+  options.rank_health = &health;
+  auto rank0 = std::make_unique<engine::HunyuanEngine>(options);
+  engine::CancelToken c1;
+  EXPECT_EQ(frames_of(*rank0, small_request(), c1).size(), expected.size());
+
+  // Rank 1 goes away between jobs; rank 0 hears of it and refuses to start a job meanwhile.
+  stop_first = true;
+  first_follower.join();
+  EXPECT_FALSE(told_first);
+  health.report_failure("rank 1 (pid 4242) was killed by signal 9 (Killed)");
+  EXPECT_FALSE(rank0->readiness().starts);
+  try {
+    engine::CancelToken c2;
+    frames_of(*rank0, small_request(), c2);
+    ADD_FAILURE() << "a job started while the ranks restart";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rank 1 (pid 4242) was killed by signal 9 (Killed); the ranks are being restarted"),
+              std::string::npos)
+        << e.what();
+  }
+
+  health.restarting(1);
+  std::thread second_follower(follower, second[1].get(), &second1, std::ref(stop_second), std::ref(told_second));
+  rank0->rebind_world(second[0].get(), &second0);  // forms the mesh's groups with the new rank 1
+  health.recovered();
+  EXPECT_TRUE(rank0->readiness().starts);
+  engine::CancelToken c3;
+  const auto after = frames_of(*rank0, small_request(), c3);
+  ASSERT_EQ(after.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_LE(max_difference(*after[i], *expected[i]), 1) << "frame " << i;
+  rank0.reset();  // tells the new rank 1 to stop
+  second_follower.join();
+  EXPECT_TRUE(told_second);
 }
 
 }  // namespace

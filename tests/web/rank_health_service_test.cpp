@@ -48,9 +48,9 @@ TEST(RankHealthService, AFailedRankFailsTheRunningJobQueuedJobsWaitAndRunAfterTh
   EXPECT_EQ(health["rank_group"]["restarts"], 0);
   EXPECT_TRUE(health.contains("compositor"));  // the rest of the document is still there
 
-  const std::string running = submit_job(s.port(), {{"prompt", "long"}, {"steps", 500}})["id"];
+  const std::string running = submit_job(s.port(), {{"prompt", "long"}, {"steps", 100}})["id"];
   wait_for_status(s.port(), running, "in_progress");
-  const std::string queued = submit_job(s.port(), {{"prompt", "next"}, {"steps", 3}})["id"];
+  const std::string queued = submit_job(s.port(), {{"prompt", "next"}, {"steps", 3}, {"frames", 9}})["id"];
 
   EXPECT_TRUE(s.health.report_failure("rank 1 (pid 4242) was killed by signal 9 (Killed)"));
   const json failed = wait_for_status(s.port(), running, "failed", 5s);
