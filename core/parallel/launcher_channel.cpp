@@ -1,5 +1,6 @@
 #include "core/parallel/launcher_channel.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -89,6 +90,7 @@ std::unique_ptr<LauncherChannel> LauncherChannel::from_environment() {
   struct stat st {};
   require(fd.has_value() && *fd >= 0 && ::fstat(*fd, &st) == 0 && S_ISSOCK(st.st_mode), "rank environment",
           kLauncherFdVariable, "'" + std::string(value) + "' is not an open socket of the launcher");
+  ::fcntl(*fd, F_SETFD, FD_CLOEXEC);  // not for the processes this rank starts
   return std::make_unique<LauncherChannel>(*fd);
 }
 

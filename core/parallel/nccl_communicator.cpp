@@ -16,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/util/error.h"
@@ -124,6 +125,16 @@ class Watchdog {
       fail("aborted: " + reason);
     }
     cv_.notify_all();
+  }
+
+  // The communicator's asynchronous state (ncclInProgress while a call is being enqueued), read
+  // under the lock that abort() takes; nullopt once it failed (the communicator may be freed).
+  std::optional<ncclResult_t> async_state() {
+    std::lock_guard lock(mutex_);
+    if (!failure_.empty()) return std::nullopt;
+    ncclResult_t state = ncclSuccess;
+    const ncclResult_t r = ncclCommGetAsyncError(comm_, &state);
+    return r != ncclSuccess ? r : state;
   }
 
   // Empty while healthy.
@@ -398,7 +409,23 @@ class NcclCommunicator final : public Communicator {
 
   void call(ncclResult_t r, const char* what) {
     if (r == ncclInProgress) {
-      wait_ready(comm_, Clock::now() + timeout_, what);
+      // Polled through the watchdog: another thread may abort the communicator meanwhile.
+      const auto deadline = Clock::now() + timeout_;
+      while (true) {
+        const auto state = watchdog_->async_state();
+        if (!state) break;
+        if (*state == ncclSuccess) return;
+        if (*state != ncclInProgress) {
+          throw Error(ErrorKind::unavailable, std::string(kContext), what, ncclGetErrorString(*state));
+        }
+        if (Clock::now() > deadline) {
+          watchdog_->abort(std::string(what) + " was not enqueued within " + ms(timeout_) + " (a rank is missing, stuck or dead)");
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+      ensure_healthy(what);
+      throw Error(ErrorKind::unavailable, std::string(kContext), what, "the communicator failed");
     } else if (r != ncclSuccess) {
       throw Error(ErrorKind::unavailable, std::string(kContext), what,
                   std::string(ncclGetErrorString(r)) + ": " + ncclGetLastError(comm_));

@@ -216,6 +216,36 @@ TEST(NcclRank, ASkippedCollectiveTimesOut) {
   g.world->barrier();
 }
 
+// What rank 0 does when the launcher reports a dead rank: abort() from another thread releases a
+// collective that waits for the missing peer, on a group split from the aborted world too.
+TEST(NcclRank, AnAbortFromAnotherThreadReleasesACollectiveOnASplitGroup) {
+  REQUIRE_GPU();
+  auto& g = group();
+  auto world = parallel::make_nccl_communicator(*g.store, g.env, {10s, "abort_check"});
+  auto copy = world->split(0, g.env.rank);  // every rank: a group as wide as the world
+  if (world->world_size() == 1) {
+    world->abort("test: nobody is missing");
+    EXPECT_THROW(copy->barrier(), Error);
+  } else if (g.env.rank == 0) {
+    const auto start = std::chrono::steady_clock::now();
+    std::thread aborter([&] {
+      std::this_thread::sleep_for(1s);
+      world->abort("test: rank 1 is gone");
+    });
+    try {
+      copy->barrier();  // rank 1 never joins
+      ADD_FAILURE() << "rank 0's barrier should end with the abort";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("aborted: test: rank 1 is gone"), std::string::npos) << e.what();
+    }
+    aborter.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);  // well before the 10 s timeout
+    EXPECT_NE(world->failure().find("aborted: test: rank 1 is gone"), std::string::npos) << world->failure();
+  }
+  // The others skip the barrier; the world communicator still works for everyone.
+  g.world->barrier();
+}
+
 TEST(NcclLaunch, RanksOnEveryGpu) {
   REQUIRE_GPU();
   if (std::getenv("RANK") != nullptr) return;  // already a rank: the launch happens from outside

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# nvidia-h200-x2, carrying [".deps/e2e"] (scripts/device/e2e.sh --pack): what a rank failure does
+# to `ditstream serve --gpus 2`. Builds ditstream and parallel_gpu_tests with CUDA and the service
+# (nothing else), then runs
+#   1. NcclLaunch.RanksOnEveryGpu: NcclRank.* on 2 ranks through ditstream's launcher, among them
+#      the abort from another thread that rank 0 uses when the launcher reports a dead rank;
+#   2. multi_gpu_service (tests/web/multi_gpu_service_test.py): jobs on 2 ranks, a cancel, then
+#      rank 1 killed with SIGKILL during a job: that job fails naming rank 1 and the signal, a job
+#      queued before the kill waits, /healthz goes restarting → ok with restarts 1, the queued job
+#      completes on the new world, another job after it, and SIGTERM stops every rank.
+# Under $OUT: build.log, nccl.log, multi-gpu-service.log.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/ditstream-out}
+mkdir -p "$OUT"
+source scripts/device/env.sh
+source scripts/device/vulkan-setup.sh
+BUILD_DIR=${BUILD_DIR:-build-restart}
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDITSTREAM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
+  -DDITSTREAM_SERVICE=ON -DDITSTREAM_PYTHON="$DITSTREAM_PYTHON" \
+  -DDITSTREAM_CHARTJS="$DEPS_PREFIX/usr/share/javascript/chart.js/chart.min.js" >"$OUT/build.log" 2>&1 ||
+  { tail -30 "$OUT/build.log"; exit 1; }
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target ditstream parallel_gpu_tests >>"$OUT/build.log" 2>&1 ||
+  { grep -E -A8 "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
+# One host: rendezvous and NCCL's bootstrap over loopback; NVLink multicast stays off.
+export MASTER_ADDR=127.0.0.1 NCCL_SOCKET_IFNAME=lo NCCL_NVLS_ENABLE=0 DITSTREAM_GPU_TEST_RANKS=2
+nvidia-smi --query-gpu=index,name,memory.total --format=csv
+status=0
+ctest --test-dir "$BUILD_DIR" -R '^NcclLaunch\.' --output-on-failure -V >"$OUT/nccl.log" 2>&1 || status=1
+grep -E "^\[ +(OK|FAILED) +\]|Failure|tests passed|tests failed" "$OUT/nccl.log" | tail -30
+ctest --test-dir "$BUILD_DIR" -R '^multi_gpu_service$' --output-on-failure -V >"$OUT/multi-gpu-service.log" 2>&1 || status=1
+grep -E "30-step job|rank 1 killed|2-rank service|Assertion|Error|tests passed|tests failed|Skipped" \
+  "$OUT/multi-gpu-service.log" | tail -30
+exit $status
