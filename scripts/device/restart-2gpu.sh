@@ -8,7 +8,9 @@
 #      rank 1 killed with SIGKILL during a job: that job fails naming rank 1 and the signal, a job
 #      queued before the kill waits, /healthz goes restarting → ok with restarts 1, the queued job
 #      completes on the new world, another job after it, and SIGTERM stops every rank.
-# Under $OUT: build.log, nccl.log, multi-gpu-service.log.
+# Under $OUT: build.log, nccl.log, multi-gpu-service.log. STEPS="build test" (the default) may be
+# split over two calls while the machine stays warm (the build stays in $BUILD_DIR): STEPS=build,
+# then STEPS=test.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/ditstream-out}
@@ -16,12 +18,17 @@ mkdir -p "$OUT"
 source scripts/device/env.sh
 source scripts/device/vulkan-setup.sh
 BUILD_DIR=${BUILD_DIR:-build-restart}
+STEPS=${STEPS:-build test}
+if [[ " $STEPS " == *" build "* ]]; then
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDITSTREAM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DDITSTREAM_SERVICE=ON -DDITSTREAM_PYTHON="$DITSTREAM_PYTHON" \
   -DDITSTREAM_CHARTJS="$DEPS_PREFIX/usr/share/javascript/chart.js/chart.min.js" >"$OUT/build.log" 2>&1 ||
   { tail -30 "$OUT/build.log"; exit 1; }
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target ditstream parallel_gpu_tests >>"$OUT/build.log" 2>&1 ||
   { grep -E -A8 "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
+echo "built $BUILD_DIR/web/ditstream and parallel_gpu_tests"
+fi
+[[ " $STEPS " == *" test "* ]] || exit 0
 # One host: rendezvous and NCCL's bootstrap over loopback; NVLink multicast stays off.
 export MASTER_ADDR=127.0.0.1 NCCL_SOCKET_IFNAME=lo NCCL_NVLS_ENABLE=0 DITSTREAM_GPU_TEST_RANKS=2
 nvidia-smi --query-gpu=index,name,memory.total --format=csv

@@ -141,6 +141,7 @@ def main():
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", NCCL_SOCKET_IFNAME="lo")
     server = subprocess.Popen([args.ditstream, "serve", "--gpus", "2", "--device", "cuda", "--dtype", "bfloat16",
                                "--bind", "127.0.0.1", "--port", "0", "--ice-interface", "127.0.0.1",
+                               "--max-steps", "1000",
                                "--recordings", os.path.join(workdir, "recordings"),
                                "--db", os.path.join(workdir, "jobs.sqlite")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
