@@ -137,9 +137,14 @@ struct HunyuanEngine::Impl {
       if (broken.empty()) return;
       throw Error(ErrorKind::unavailable, "ranks", "", "the ranks' communicator failed: " + broken);
     }
-    if (broken.empty() && options.rank_health->status().state == RankGroupState::ok) return;
-    if (options.rank_health->status().state == RankGroupState::ok) options.rank_health->report_failure(broken);
-    throw Error(ErrorKind::unavailable, "ranks", "", options.rank_health->job_error());
+    auto& health = *options.rank_health;
+    if (broken.empty() && health.status().state == RankGroupState::ok) return;
+    if (health.status().state == RankGroupState::ok) health.report_failure(broken);
+    // The communicator noticed first: the launcher, which saw a rank die, names it in a moment.
+    if (const auto status = health.status(); status.restartable && status.last_failure == broken) {
+      health.wait_explained(broken, std::chrono::seconds(2));
+    }
+    throw Error(ErrorKind::unavailable, "ranks", "", health.job_error());
   }
 
   template <class Fn>

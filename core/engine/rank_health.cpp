@@ -95,6 +95,11 @@ std::string RankHealth::job_error() const {
   return failure;
 }
 
+void RankHealth::wait_explained(const std::string& reported, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  settled_.wait_for(lock, timeout, [&] { return status_.last_failure != reported; });
+}
+
 RankGroupState RankHealth::wait_settled(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
   settled_.wait_for(lock, timeout, [&] { return status_.state != RankGroupState::restarting; });

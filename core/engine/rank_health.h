@@ -53,6 +53,9 @@ class RankHealth {
   // What a job that failed because of the break says: "<failure>; the ranks are being restarted"
   // or "<failure>; the ranks were not restarted ..." (failed).
   std::string job_error() const;
+  // Waits until the failure is no longer `reported` (explain() gave a better account), at most
+  // `timeout`.
+  void wait_explained(const std::string& reported, std::chrono::milliseconds timeout) const;
   // Waits until the state is not restarting, at most `timeout`; returns the state then.
   RankGroupState wait_settled(std::chrono::milliseconds timeout) const;
 
