@@ -6,6 +6,7 @@
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 
 #include <atomic>
+#include <mutex>
 #include <cstdlib>
 #include <thread>
 
@@ -265,6 +266,119 @@ TEST(ContextParallelEngine, RankZeroMovesToTheWorldOfRestartedRanks) {
   rank0.reset();  // tells the new rank 1 to stop
   second_follower.join();
   EXPECT_TRUE(told_second);
+}
+
+// Rank 0 of two with its partner played by a mirror: a rank that holds the same data as rank 0
+// (all_gather and all_to_all hand back rank 0's own part twice, all_reduce_sum doubles). The
+// mirror and the groups split from it fail together on abort(), as NCCL's do: every later
+// collective throws. The groups' sizes are given in the order the mesh asks for them.
+class MirrorWorld final : public parallel::Communicator {
+ public:
+  struct State {
+    std::mutex mutex;
+    std::string failure;
+  };
+  MirrorWorld(int size, std::vector<int> split_sizes, std::shared_ptr<State> state = std::make_shared<State>())
+      : size_(size), split_sizes_(std::move(split_sizes)), state_(std::move(state)) {}
+  int rank() const override { return 0; }
+  int world_size() const override { return size_; }
+  void all_reduce_sum(at::Tensor& t) override {
+    check("all_reduce_sum");
+    t.mul_(size_);
+  }
+  at::Tensor all_gather(const at::Tensor& t, int64_t dim) override {
+    check("all_gather");
+    return at::cat(std::vector<at::Tensor>(size_, t), dim);
+  }
+  at::Tensor all_to_all(const at::Tensor& t, int64_t scatter_dim, int64_t gather_dim) override {
+    check("all_to_all");
+    const at::Tensor mine = t.chunk(size_, scatter_dim)[0];
+    return at::cat(std::vector<at::Tensor>(size_, mine), gather_dim);
+  }
+  void broadcast(at::Tensor&, int) override { check("broadcast"); }
+  at::Tensor ring_exchange(const at::Tensor& t) override {
+    check("ring_exchange");
+    return t.clone();
+  }
+  void barrier() override { check("barrier"); }
+  std::unique_ptr<Communicator> split(int, int) override {
+    check("split");
+    const int size = split_sizes_.empty() ? 1 : split_sizes_.front();
+    if (!split_sizes_.empty()) split_sizes_.erase(split_sizes_.begin());
+    return std::make_unique<MirrorWorld>(size, std::vector<int>{}, state_);
+  }
+  std::string failure() const override {
+    std::lock_guard lock(state_->mutex);
+    return state_->failure;
+  }
+  void abort(const std::string& reason) override {
+    std::lock_guard lock(state_->mutex);
+    if (state_->failure.empty()) state_->failure = "mirror: aborted: " + reason;
+  }
+
+ private:
+  void check(const char* what) const {
+    const std::string failure = this->failure();
+    if (!failure.empty()) throw Error(ErrorKind::unavailable, "mirror", what, "communicator failed earlier: " + failure);
+  }
+  int size_;
+  std::vector<int> split_sizes_;
+  std::shared_ptr<State> state_;
+};
+
+// Rank 0 hears of a dead rank during a job: its world is aborted from another thread, the job
+// fails with the failure's words (not as canceled) and the engine reports the broken world; on a
+// new world the next job runs.
+TEST(ContextParallelEngine, AJobOnAnAbortedWorldFailsWithTheRankFailureAndTheNextRunsOnANewWorld) {
+  engine::RankHealth health(2, true);
+  auto store = c10::make_intrusive<c10d::HashStore>();
+  engine::RankCommands commands(store);
+  MirrorWorld first(2, {2, 1});  // ulysses 2 x ring 1: a Ulysses group of 2, ring groups of 1
+  auto second_store = c10::make_intrusive<c10d::HashStore>();  // the world after the restart
+  engine::RankCommands second_commands(second_store);
+  MirrorWorld second(2, {2, 1});
+  std::vector<std::string> reported;
+  auto options = tiny_options();
+  options.world = &first;
+  options.commands = &commands;
+  options.mesh = {2, 1};
+  options.rank_health = &health;
+  options.world_failed = [&](const std::string& why) { reported.push_back(why); };
+  engine::HunyuanEngine rank0(options);
+  EXPECT_EQ(rank0.parallelism(), "2 ranks, ulysses 2 x ring 1");
+
+  const std::string death = "rank 1 (pid 4242) was killed by signal 9 (Killed)";
+  std::thread launcher_news;
+  engine::CancelToken cancel;
+  try {
+    rank0.run(small_request(8),
+              [&](engine::Event ev) {
+                const auto* p = std::get_if<engine::Progress>(&ev);
+                if (p == nullptr || p->step != 2 || launcher_news.joinable()) return;
+                launcher_news = std::thread([&] {  // what the recovery does on the launcher's word
+                  health.report_failure(death);
+                  first.abort(death);
+                });
+                launcher_news.join();
+              },
+              cancel);
+    ADD_FAILURE() << "the job should fail once its world is aborted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unavailable);
+    EXPECT_NE(std::string(e.what()).find(death + "; the ranks are being restarted"), std::string::npos) << e.what();
+  }
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0], "mirror: aborted: " + death);
+  EXPECT_FALSE(rank0.readiness().starts);
+
+  health.restarting(1);
+  rank0.rebind_world(&second, &second_commands);
+  health.recovered();
+  engine::CancelToken next;
+  EXPECT_EQ(frames_of(rank0, small_request(), next).size(), 5u);
+  // The job went out on the new world's command channel.
+  std::atomic<bool> stopping{false};
+  EXPECT_TRUE(engine::RankCommands(second_store).next(stopping).has_value());
 }
 
 }  // namespace
