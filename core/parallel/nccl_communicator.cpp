@@ -219,9 +219,14 @@ class Family {
     std::lock_guard lock(mutex_);
     members_.erase(std::remove(members_.begin(), members_.end(), member), members_.end());
   }
+  // Every member at once, each from a thread of its own: a kernel of one communicator stuck on a
+  // dead peer can hold up the stream that another's abort waits for, until its own abort flag
+  // is set too.
   void abort(const std::string& reason) {
     std::lock_guard lock(mutex_);
-    for (Watchdog* m : members_) m->abort(reason);
+    std::vector<std::thread> aborts;
+    for (Watchdog* m : members_) aborts.emplace_back([m, &reason] { m->abort(reason); });
+    for (auto& t : aborts) t.join();
   }
 
  private:

@@ -216,33 +216,39 @@ TEST(NcclRank, ASkippedCollectiveTimesOut) {
   g.world->barrier();
 }
 
-// What rank 0 does when the launcher reports a dead rank: abort() from another thread releases a
-// collective that waits for the missing peer, on a group split from the aborted world too.
-TEST(NcclRank, AnAbortFromAnotherThreadReleasesACollectiveOnASplitGroup) {
+// What rank 0 does when the launcher reports a dead rank: abort() from another thread releases
+// collectives that wait for the missing peer: one on a group split from the world and one on the
+// world queued behind it on the same stream (as a job's attention and its stop decision are).
+TEST(NcclRank, AnAbortFromAnotherThreadReleasesCollectivesOnTheWorldAndItsGroups) {
   REQUIRE_GPU();
   auto& g = group();
-  auto world = parallel::make_nccl_communicator(*g.store, g.env, {10s, "abort_check"});
+  auto world = parallel::make_nccl_communicator(*g.store, g.env, {20s, "abort_check"});
   auto copy = world->split(0, g.env.rank);  // every rank: a group as wide as the world
   if (world->world_size() == 1) {
     world->abort("test: nobody is missing");
     EXPECT_THROW(copy->barrier(), Error);
   } else if (g.env.rank == 0) {
     const auto start = std::chrono::steady_clock::now();
+    at::Tensor in_group = at::ones({1024}, gpu(at::kFloat));
+    at::Tensor in_world = at::ones({1024}, gpu(at::kFloat));
+    copy->all_reduce_sum(in_group);  // rank 1 never joins either
+    world->all_reduce_sum(in_world);
     std::thread aborter([&] {
       std::this_thread::sleep_for(1s);
       world->abort("test: rank 1 is gone");
     });
+    in_world.sum().item<float>();  // the host waits for the stream, as a job's stop decision does
+    aborter.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);  // before the 20 s timeout
+    EXPECT_NE(world->failure().find("aborted: test: rank 1 is gone"), std::string::npos) << world->failure();
     try {
-      copy->barrier();  // rank 1 never joins
-      ADD_FAILURE() << "rank 0's barrier should end with the abort";
+      copy->barrier();
+      ADD_FAILURE() << "the group split from an aborted world is aborted too";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("aborted: test: rank 1 is gone"), std::string::npos) << e.what();
     }
-    aborter.join();
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);  // well before the 10 s timeout
-    EXPECT_NE(world->failure().find("aborted: test: rank 1 is gone"), std::string::npos) << world->failure();
   }
-  // The others skip the barrier; the world communicator still works for everyone.
+  // The others skip the collectives; the world communicator still works for everyone.
   g.world->barrier();
 }
 
