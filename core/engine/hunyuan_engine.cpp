@@ -22,6 +22,7 @@
 #include "core/model/text/prompt_encoder.h"
 #include "core/model/vae/autoencoder_kl_hunyuan_video.h"
 #include "core/model/vae/streaming_decoder.h"
+#include "core/model/vae/tiling.h"
 #include "core/parallel/context_parallel_transformer.h"
 #include "core/sampling/cache/first_block_cache.h"
 #include "core/sampling/pipeline.h"
@@ -96,6 +97,8 @@ void HunyuanEngineOptions::validate() const {
           "preview_vae_downscale", "is " + std::to_string(preview_vae_downscale) + "; must be 1, 2 or 4");
   require(std::isfinite(memory_budget_gib) && memory_budget_gib >= 0, "engine", "memory_budget_gib",
           fmt::format("is {}; must be a number of GiB ≥ 0 (0: from the free memory after loading)", memory_budget_gib));
+  require(decode_row_bands >= 0, "engine", "decode_row_bands",
+          fmt::format("is {}; must be ≥ 0 (0: one band per rank)", decode_row_bands));
   require(!fp8_attention || (main.is_cuda() && dtype == "bfloat16"), "engine", "fp8_attention",
           "runs on a CUDA device in bfloat16; asked for on " + main.str() + " in " + dtype);
 }
@@ -235,6 +238,11 @@ void HunyuanEngine::Impl::decode(const JobRequest& request, const at::Tensor& la
   // frame, every later one four; each chunk is emitted as soon as it is decoded.
   model::vae::StreamingOptions streaming;
   streaming.unscale_latents = true;
+  // With several ranks each decodes one band of the frame; rank 0 blends and streams them.
+  const int bands = options.decode_row_bands > 0 ? options.decode_row_bands
+                                                 : (distributed() ? options.world->world_size() : 1);
+  streaming.tiling =
+      model::vae::row_bands(latents.size(3), latents.size(4), bands, vae->config().spatial_compression_ratio);
   auto chunk_start = Clock::now();
   double chunk_unix = unix_seconds();
   const bool done = model::vae::decode_streaming(

@@ -62,6 +62,9 @@ struct HunyuanEngineOptions {
   // VAE stay in `dtype`.
   bool fp8_linears = false;
   bool fp8_attention = false;
+  // The final decode in this many horizontal bands of the frame (model::vae::row_bands), spread
+  // over the ranks: 0 is one band per rank (the whole frame on one rank), 1 the whole frame.
+  int decode_row_bands = 0;
 
   // Throws Error(invalid_argument) naming the option.
   void validate() const;

@@ -61,7 +61,7 @@ else
   CASES=${CASES:-544x960x61:30}
   DEVICE=cuda DTYPE=bfloat16 MODEL_ARGS=${MODEL_ARGS:-"--device cuda"}
 fi
-COMMAND="PHASES=\"$PHASES\" GPUS=\"$GPUS\" CASES=$CASES WARMUP_STEPS=$WARMUP_STEPS scripts/device/e2e.sh"
+COMMAND=${COMMAND:-"PHASES=\"$PHASES\" GPUS=\"$GPUS\" CASES=$CASES WARMUP_STEPS=$WARMUP_STEPS scripts/device/e2e.sh"}
 START=$(date +%s)
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
 elapsed() { echo "$(($(date +%s) - START)) s"; }

@@ -133,6 +133,39 @@ TEST(ContextParallelEngine, TwoRanksMakeTheFramesOfOne) {
   }
 }
 
+TEST(ContextParallelEngine, EachRankDecodesABandOfTheFrame) {
+  // 160 pixels high: 20 latent rows, two bands of 10 (+8 overlap), one per rank. One rank with
+  // the same two bands makes the same frames; the whole-frame decode differs at the seam.
+  auto request = small_request();
+  request.height = 160;
+  auto banded = tiny_options();
+  banded.decode_row_bands = 2;
+  engine::HunyuanEngine single_banded(banded);
+  engine::HunyuanEngine single_whole(tiny_options());
+  engine::CancelToken cancel;
+  const auto expected = frames_of(single_banded, request, cancel);
+  const auto whole = frames_of(single_whole, request, cancel);
+
+  const auto two = run_two_ranks({request}, 0);
+  ASSERT_EQ(two.errors.at(0), "");
+  ASSERT_EQ(two.jobs.at(0).size(), expected.size());
+  int seam = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_LE(max_difference(*two.jobs[0][i], *expected[i]), 1) << "frame " << i;
+    seam = std::max(seam, max_difference(*whole[i], *expected[i]));
+  }
+  EXPECT_GT(seam, 0) << "the bands were not used";
+
+  auto bad = tiny_options();
+  bad.decode_row_bands = -1;
+  try {
+    engine::HunyuanEngine e(bad);
+    ADD_FAILURE() << "a negative band count was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.field(), "decode_row_bands") << e.what();
+  }
+}
+
 TEST(ContextParallelEngine, CancelOnRankZeroStopsBothRanksAndTheNextJobRuns) {
   const auto two = run_two_ranks({small_request(8), small_request()}, 2);
   ASSERT_EQ(two.errors.size(), 2u);

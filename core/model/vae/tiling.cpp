@@ -42,6 +42,16 @@ void TileSettings::validate(int64_t ratio) const {
   check_side(sample_min_width, sample_stride_width, "tile_sample_min_width", "tile_sample_stride_width");
 }
 
+std::optional<TileSettings> row_bands(int64_t latent_height, int64_t latent_width, int bands, int64_t ratio) {
+  if (bands <= 1) return std::nullopt;
+  const int64_t stride = (latent_height + bands - 1) / bands;
+  const int64_t tile = stride + kBandOverlapLatent;
+  const int64_t rows = (latent_height + stride - 1) / stride;
+  const int64_t last = latent_height - (rows - 1) * stride;
+  if (latent_height <= tile || stride < kMinTileLatent || last < kMinTileLatent) return std::nullopt;
+  return TileSettings{tile * ratio, latent_width * ratio, stride * ratio, latent_width * ratio};
+}
+
 TileGrid::TileGrid(int64_t latent_height, int64_t latent_width, const std::optional<TileSettings>& settings,
                    int64_t ratio)
     : latent_height_(latent_height), latent_width_(latent_width), ratio_(ratio) {

@@ -26,6 +26,15 @@ struct TileSettings {
 // The smallest tile side, in latent pixels: the receptive field of one 3×3 convolution.
 inline constexpr int64_t kMinTileLatent = 3;
 
+// Rows a band shares with the next one (latent pixels; 64 sample pixels, diffusers' own overlap).
+inline constexpr int64_t kBandOverlapLatent = 8;
+
+// Tiles for a decode spread over `bands` ranks: horizontal bands of the whole width, one per rank,
+// each overlapping the next by kBandOverlapLatent rows that are blended as tiles are. Few large
+// tiles keep each rank's work near 1/bands of the frame (diffusers' 256-pixel tiles would add a
+// third of overlap in both directions). nullopt when the frame is too short to split that way.
+std::optional<TileSettings> row_bands(int64_t latent_height, int64_t latent_width, int bands, int64_t ratio);
+
 struct Tile {
   int64_t row = 0, col = 0;           // position in the grid
   int64_t y = 0, x = 0;               // latent origin

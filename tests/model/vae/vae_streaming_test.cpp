@@ -124,6 +124,49 @@ TEST(VaeParallel, TwoRanksEqualOneRank) { check_parallel(2, NormStatistics::per_
 TEST(VaeParallel, ThreeRanksEqualOneRank) { check_parallel(3, NormStatistics::per_chunk); }
 TEST(VaeParallel, ThreeRanksWholeClipStatisticsEqualOneRank) { check_parallel(3, NormStatistics::whole_clip); }
 
+TEST(VaeRowBands, OneFullWidthBandPerRankOverlappingByEightRows) {
+  // 544x960 video: 68x120 latent; two bands of 34 rows, the first 8 rows longer.
+  const auto two = model::vae::row_bands(68, 120, 2, 8);
+  ASSERT_TRUE(two.has_value());
+  EXPECT_EQ(two->sample_min_height, 42 * 8);
+  EXPECT_EQ(two->sample_stride_height, 34 * 8);
+  EXPECT_EQ(two->sample_min_width, 960);
+  EXPECT_EQ(two->sample_stride_width, 960);
+  const model::vae::TileGrid grid(68, 120, two, 8);
+  ASSERT_EQ(grid.tiles().size(), 2u);
+  EXPECT_EQ(grid.tiles()[0].height, 42);
+  EXPECT_EQ(grid.tiles()[1].y, 34);
+  EXPECT_EQ(grid.tiles()[1].height, 34);
+  EXPECT_EQ(model::vae::TileGrid(68, 120, model::vae::row_bands(68, 120, 3, 8), 8).tiles().size(), 3u);
+  // Nothing to split: one rank, or a frame no taller than a band and its overlap.
+  EXPECT_FALSE(model::vae::row_bands(68, 120, 1, 8).has_value());
+  EXPECT_FALSE(model::vae::row_bands(12, 120, 2, 8).has_value());
+  EXPECT_FALSE(model::vae::row_bands(5, 120, 4, 8).has_value());
+}
+
+TEST(VaeRowBands, TwoRanksDecodingABandEachEqualOneRankWithTheSameBands) {
+  auto vae = testing::tiny_vae();
+  const auto z = testing::random_latents({1, 16, 2, 20, 6}, 17);
+  StreamingOptions options;
+  options.tiling = model::vae::row_bands(20, 6, 2, vae->config().spatial_compression_ratio);
+  ASSERT_TRUE(options.tiling.has_value());
+  const ChunkPlan plan{1, 1};
+  const auto single = stream_all(*vae, z, plan, options);
+  auto comms = parallel::make_thread_communicators(2);
+  std::vector<at::Tensor> results(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] { results[r] = stream_all(*vae, z, plan, options, comms[r].get()); });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(results[0].defined());
+  EXPECT_LE(testing::relative_l2(results[0], single), 1e-6);
+  // Blending at the seam makes the banded decode close to, not equal to, the whole frame's.
+  const double to_whole = testing::relative_l2(single, stream_all(*vae, z, plan, StreamingOptions{}));
+  EXPECT_GT(to_whole, 0.0);
+  EXPECT_LT(to_whole, 0.5);
+}
+
 TEST(VaeParallel, SingleRankCommunicatorDecodesEverything) {
   auto vae = testing::tiny_vae();
   const auto z = testing::random_latents({1, 16, 2, 6, 8}, 16);
