@@ -11,12 +11,14 @@
 
 namespace ditstream::parallel {
 
-// A ring step in flight (see Communicator::ring_exchange_async).
+// A ring step or an all-to-all in flight (see Communicator::ring_exchange_async and
+// all_to_all_async).
 class PendingExchange {
  public:
   virtual ~PendingExchange() = default;
-  // What the previous rank sent. On a GPU the returned tensor is ready for work queued on the
-  // caller's current stream after this call; call once.
+  // What the collective returns (for a ring step, what the previous rank sent). On a GPU the
+  // returned tensor is ready for work queued on the caller's current stream after this call; call
+  // once.
   virtual at::Tensor wait() = 0;
 };
 
@@ -44,6 +46,13 @@ class Communicator {
   // `send` must not be modified until wait() returns. Every rank must call it. The default runs
   // the step eagerly (for in-process implementations, where there is nothing to overlap).
   virtual std::unique_ptr<PendingExchange> ring_exchange_async(const at::Tensor& send);
+
+  // all_to_all, started and returned at once (the GPU implementation runs it on a side stream
+  // beside the caller's compute); wait() gives all_to_all's result. `input` must not be modified
+  // until wait() returns. Every rank must call it, in the same order as its other collectives. The
+  // default runs it eagerly.
+  virtual std::unique_ptr<PendingExchange> all_to_all_async(const at::Tensor& input, int64_t scatter_dim,
+                                                            int64_t gather_dim);
 
   // A sub-communicator over the ranks that pass the same `color`, ordered by `key` (then by rank),
   // like MPI_Comm_split. Every rank of this communicator must call it. Meshes use it for their

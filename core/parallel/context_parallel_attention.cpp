@@ -7,6 +7,7 @@
 #include "core/kernels/fp8_attention.h"
 #include "core/parallel/ring_attention.h"
 #include "core/parallel/ulysses_attention.h"
+#include "core/parallel/ulysses_pipeline.h"
 #include "core/util/error.h"
 
 namespace ditstream::parallel {
@@ -21,6 +22,24 @@ std::string shape(const at::Tensor& t) {
 }
 
 bool has_text(const at::Tensor& t) { return t.defined() && t.size(2) > 0; }
+
+// All keys of the Ulysses group are on this rank (ring 1): one attention call over
+// cat([video, text]), the padding keys (video keys from `valid` on) left out. q/k/v [B, h, C, D],
+// text q [B, h, Tq, D] and k/v [B, h, Tk, D] (undefined: no text) → video [B, h, C, D], text [B, h, Tq, D].
+JointOutput attend_all_keys(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& qt,
+                            const at::Tensor& kt, const at::Tensor& vt, int64_t valid, double scale, bool fp8) {
+  const bool text = qt.defined();
+  const int64_t chunk = q.size(2);
+  const at::Tensor q_all = text ? at::cat({q, qt}, 2) : q;                                            // [B, h, C + Tq, D]
+  const at::Tensor k_all = text ? at::cat({k.narrow(2, 0, valid), kt}, 2) : k.narrow(2, 0, valid);  // [B, h, valid + Tk, D]
+  const at::Tensor v_all = text ? at::cat({v.narrow(2, 0, valid), vt}, 2) : v.narrow(2, 0, valid);
+  const at::Tensor out = fp8 ? kernels::fp8_attention(q_all, k_all, v_all)
+                             : at::scaled_dot_product_attention(q_all, k_all, v_all, std::nullopt, 0.0, false, scale);
+  JointOutput result;
+  result.video = out.narrow(2, 0, chunk);
+  if (text) result.text = out.narrow(2, chunk, qt.size(2));
+  return result;
+}
 
 }  // namespace
 
@@ -58,6 +77,20 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
   require(!fp8 || !scale_, kContext, "fp8", "FP8 attention takes the default 1/sqrt(head_dim) scale");
   const double scale = scale_.value_or(1.0 / std::sqrt(static_cast<double>(q_video.size(3))));
 
+  const int groups = ulysses_groups(q_video.size(1));
+  if (groups > 1) {
+    // Ring 1: all keys are on the Ulysses group, the padding keys at the end; pipelined over head groups.
+    const int64_t valid = split_.total();
+    const auto attend = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& qt,
+                            const at::Tensor& kt, const at::Tensor& vt) {
+      return attend_all_keys(q, k, v, qt, kt, vt, valid, scale, fp8);
+    };
+    const auto out = pipelined_ulysses_attention(ulysses_, groups, q_video, k_video, v_video,
+                                                 text ? q_text : at::Tensor(), text ? k_text : at::Tensor(),
+                                                 text ? v_text : at::Tensor(), attend);
+    return {out.video, out.text};
+  }
+
   // Sequence split → head split within the Ulysses group: one all-to-all for q, k and v.
   const at::Tensor qkv = sequence_to_head_split(ulysses_, at::stack({q_video, k_video, v_video}));  // [3, B, H/U, C, D]
   const at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
@@ -72,15 +105,9 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
   at::Tensor video_heads, text_heads;
   if (ring_.world_size() == 1) {
     // All keys are here: one SDPA call over cat([video, text]), the padding keys left out.
-    const int64_t valid = valid_keys(0);
-    const int64_t lt = text ? qt.size(2) : 0;  // text queries (keys may be fewer)
-    const at::Tensor q_all = text ? at::cat({q, qt}, 2) : q;                                    // [B, h, C + T, D]
-    const at::Tensor k_all = text ? at::cat({k.narrow(2, 0, valid), kt}, 2) : k.narrow(2, 0, valid);  // [B, h, valid + T, D]
-    const at::Tensor v_all = text ? at::cat({v.narrow(2, 0, valid), vt}, 2) : v.narrow(2, 0, valid);
-    const at::Tensor out = fp8 ? kernels::fp8_attention(q_all, k_all, v_all)
-                               : at::scaled_dot_product_attention(q_all, k_all, v_all, std::nullopt, 0.0, false, scale);
-    video_heads = out.narrow(2, 0, chunk);
-    if (text) text_heads = out.narrow(2, chunk, lt);
+    const auto out = attend_all_keys(q, k, v, qt, kt, vt, valid_keys(0), scale, fp8);
+    video_heads = out.video;
+    text_heads = out.text;
   } else {
     auto result = ring_attention(ring_, q, k, v, qt, kt, vt, valid_keys, scale);
     video_heads = result.video;
@@ -91,6 +118,17 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
   output.video = head_to_sequence_split(ulysses_, video_heads.contiguous());  // [B, H, S, D]
   if (text) output.text = gather_heads(ulysses_, text_heads);                 // [B, H, T, D]
   return output;
+}
+
+void ContextParallelAttention::set_ulysses_groups(std::optional<int> groups) {
+  require(!groups || *groups >= 1, kContext, "ulysses_groups",
+          std::to_string(groups.value_or(0)) + " head groups: at least 1 is needed (1: no pipelining)");
+  ulysses_groups_ = groups;
+}
+
+int ContextParallelAttention::ulysses_groups(int64_t heads) const {
+  if (heads % ulysses_.world_size() != 0) return 1;  // the layout switch reports it
+  return ulysses_groups_for(Mesh{ulysses_.world_size(), ring_.world_size()}, heads, ulysses_groups_);
 }
 
 }  // namespace ditstream::parallel

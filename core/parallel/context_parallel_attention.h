@@ -2,7 +2,8 @@
 // the video queries/keys/values and the (replicated) text ones, in place of plain
 // scaled-dot-product attention over cat([video, text]). Inside, the 2-D mesh runs: all-to-all to
 // a head split within the Ulysses group, ring attention within the ring group, all-to-all back.
-// With a world of one it is exactly SDPA over the joined sequence.
+// With a world of one it is exactly SDPA over the joined sequence. A Ulysses-only mesh pipelines
+// its all-to-alls behind attention over groups of heads (ulysses_pipeline.h).
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -39,11 +40,21 @@ class ContextParallelAttention {
 
   const SequenceSplit& split() const { return split_; }
 
+  // A Ulysses-only mesh (ring 1) splits each rank's heads into `groups` groups and pipelines them,
+  // hiding the all-to-alls behind attention (ulysses_pipeline.h); the result is bit-identical for
+  // any count. Unset: the default of ulysses_groups_for (3 for 12 heads per rank); 1: no
+  // pipelining. Throws ditstream::Error for a count below 1; one the heads or the mesh cannot use
+  // throws when called.
+  void set_ulysses_groups(std::optional<int> groups);
+  // The group count used for `heads` attention heads.
+  int ulysses_groups(int64_t heads) const;
+
  private:
   Communicator& ulysses_;
   Communicator& ring_;
   SequenceSplit split_;
   std::optional<double> scale_;
+  std::optional<int> ulysses_groups_;
 };
 
 }  // namespace ditstream::parallel

@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "core/parallel/ulysses_pipeline.h"
+
 namespace ditstream::parallel {
 
 ContextParallelTransformer::ContextParallelTransformer(Model& model, Communicator& world, MeshConfig mesh)
@@ -13,6 +15,15 @@ ContextParallelTransformer::ContextParallelTransformer(Model& model, Communicato
       groups_(make_mesh_communicators(world, choose_mesh(world.world_size(), model.config().num_attention_heads,
                                                          std::numeric_limits<int64_t>::max(), mesh))) {}
 
+void ContextParallelTransformer::set_ulysses_groups(std::optional<int> groups) {
+  ulysses_groups_for(mesh(), model_.config().num_attention_heads, groups);  // throws for a count the mesh cannot use
+  ulysses_groups_ = groups;
+}
+
+int ContextParallelTransformer::ulysses_groups() const {
+  return ulysses_groups_for(mesh(), model_.config().num_attention_heads, ulysses_groups_);
+}
+
 ContextParallelTransformer::State ContextParallelTransformer::begin(
     const model::hunyuan_video::TransformerInputs& inputs) {
   State state;
@@ -20,6 +31,7 @@ ContextParallelTransformer::State ContextParallelTransformer::begin(
   auto& s = state.model;
   state.split.emplace(s.video.size(1), world_.world_size(), world_.rank());
   state.attention = std::make_unique<ContextParallelAttention>(*groups_.ulysses, *groups_.ring, *state.split);
+  state.attention->set_ulysses_groups(ulysses_groups_);
   s.video = state.split->shard_of(s.video, 1);        // [B, S, C]
   s.rope.cos = state.split->shard_of(s.rope.cos, 0);  // [S, head_dim]
   s.rope.sin = state.split->shard_of(s.rope.sin, 0);

@@ -34,6 +34,12 @@ class ContextParallelTransformer {
   ContextParallelTransformer(Model& model, Communicator& world, MeshConfig mesh = {});
 
   const Mesh& mesh() const { return groups_.mesh; }
+
+  // Head groups of the pipelined Ulysses attention (ContextParallelAttention::set_ulysses_groups);
+  // unset: the default for the model's heads. Throws ditstream::Error for a count the mesh cannot use.
+  void set_ulysses_groups(std::optional<int> groups);
+  // The count the attention uses.
+  int ulysses_groups() const;
   Communicator& world() { return world_; }
 
   // Throws ditstream::Error when the video has fewer tokens than there are ranks.
@@ -48,6 +54,7 @@ class ContextParallelTransformer {
   Model& model_;
   Communicator& world_;
   MeshCommunicators groups_;
+  std::optional<int> ulysses_groups_;
 };
 
 }  // namespace ditstream::parallel

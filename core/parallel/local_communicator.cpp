@@ -25,7 +25,7 @@ class SingleRankCommunicator final : public Communicator {
   std::unique_ptr<Communicator> split(int, int) override { return std::make_unique<SingleRankCommunicator>(); }
 };
 
-// A ring step that already happened.
+// A ring step or all-to-all that already happened.
 class CompletedExchange final : public PendingExchange {
  public:
   explicit CompletedExchange(at::Tensor received) : received_(std::move(received)) {}
@@ -147,6 +147,11 @@ class ThreadCommunicator final : public Communicator {
 
 std::unique_ptr<PendingExchange> Communicator::ring_exchange_async(const at::Tensor& send) {
   return std::make_unique<CompletedExchange>(ring_exchange(send));
+}
+
+std::unique_ptr<PendingExchange> Communicator::all_to_all_async(const at::Tensor& input, int64_t scatter_dim,
+                                                               int64_t gather_dim) {
+  return std::make_unique<CompletedExchange>(all_to_all(input, scatter_dim, gather_dim));
 }
 
 std::unique_ptr<Communicator> make_single_rank_communicator() { return std::make_unique<SingleRankCommunicator>(); }

@@ -234,18 +234,30 @@ class Family {
   std::vector<Watchdog*> members_;
 };
 
+// [N, a0, .., a_dim, ..] → [a0, .., N * a_dim, ..]: the per-rank blocks concatenated along dim.
+at::Tensor merge_rank_dim(const at::Tensor& per_rank, int64_t dim) {
+  if (dim == 0) return per_rank.flatten(0, 1);
+  return per_rank.movedim(0, dim).flatten(dim, dim + 1);
+}
+
 class NcclCommunicator;
 
+// A ring step or all-to-all queued on the communicator's side stream.
 class NcclPendingExchange final : public PendingExchange {
  public:
-  NcclPendingExchange(NcclCommunicator& owner, at::Tensor received, std::shared_ptr<at::cuda::CUDAEvent> done)
-      : owner_(owner), received_(std::move(received)), done_(std::move(done)) {}
+  // `merge_dim`: the received [N, ...] blocks are concatenated along it (all-to-all), or returned
+  // as they are (ring step).
+  NcclPendingExchange(NcclCommunicator& owner, const char* what, at::Tensor received,
+                      std::shared_ptr<at::cuda::CUDAEvent> done, std::optional<int64_t> merge_dim)
+      : owner_(owner), what_(what), received_(std::move(received)), done_(std::move(done)), merge_dim_(merge_dim) {}
   at::Tensor wait() override;
 
  private:
   NcclCommunicator& owner_;
+  const char* what_;
   at::Tensor received_;
   std::shared_ptr<at::cuda::CUDAEvent> done_;
+  std::optional<int64_t> merge_dim_;
 };
 
 class NcclCommunicator final : public Communicator {
@@ -255,7 +267,9 @@ class NcclCommunicator final : public Communicator {
       : comm_(comm),
         device_(device),
         timeout_(timeout),
-        side_stream_(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device))),
+        // High priority: the overlapped collectives' few thread blocks get multiprocessors as
+        // soon as blocks of the attention kernel beside them retire, not after its last wave.
+        side_stream_(c10::cuda::getStreamFromPool(true, static_cast<c10::DeviceIndex>(device))),
         family_(std::move(family)) {
     ncclCommUserRank(comm_, &rank_);
     ncclCommCount(comm_, &world_);
@@ -307,26 +321,22 @@ class NcclCommunicator final : public Communicator {
 
   at::Tensor all_to_all(const at::Tensor& input, int64_t scatter_dim, int64_t gather_dim) override {
     const Op op(*this, "all_to_all", input);
-    scatter_dim = c10::maybe_wrap_dim(scatter_dim, input.dim());
-    gather_dim = c10::maybe_wrap_dim(gather_dim, input.dim());
-    const int64_t n = world_;
-    require(input.size(scatter_dim) % n == 0, kContext, "all_to_all",
-            "dimension " + std::to_string(scatter_dim) + " of size " + std::to_string(input.size(scatter_dim)) +
-                " does not split into " + std::to_string(n) + " ranks");
-    // [..., S, ...] → [N, ..., S/N, ...]: chunk r contiguous for rank r.
-    const at::Tensor send = input.unflatten(scatter_dim, {n, input.size(scatter_dim) / n}).movedim(scatter_dim, 0).contiguous();
+    const at::Tensor send = rank_major(input, scatter_dim);
     at::Tensor received = at::empty_like(send);  // [N, chunk]: what rank r sent to us
-    const size_t count = static_cast<size_t>(send.numel() / n);
-    const ncclDataType_t type = nccl_type(send.scalar_type());
-    const size_t bytes = count * send.element_size();
-    call(ncclGroupStart(), "all_to_all");
-    for (int r = 0; r < world_; ++r) {
-      ncclSend(static_cast<char*>(send.data_ptr()) + r * bytes, count, type, r, comm_, stream());
-      ncclRecv(static_cast<char*>(received.data_ptr()) + r * bytes, count, type, r, comm_, stream());
-    }
-    call(ncclGroupEnd(), "all_to_all");
+    send_chunks(send, received, stream(), "all_to_all");
     watchdog_->track(stream(), "all_to_all");
-    return merge_rank_dim(received, gather_dim);
+    return merge_rank_dim(received, c10::maybe_wrap_dim(gather_dim, input.dim()));
+  }
+
+  std::unique_ptr<PendingExchange> all_to_all_async(const at::Tensor& input, int64_t scatter_dim,
+                                                    int64_t gather_dim) override {
+    const Op op(*this, "all_to_all", input);
+    gather_dim = c10::maybe_wrap_dim(gather_dim, input.dim());
+    const at::Tensor send = rank_major(input, scatter_dim);  // on the caller's stream
+    at::Tensor received = at::empty_like(send);
+    side_stream_follows_caller();
+    send_chunks(send, received, side_stream_.stream(), "all_to_all");
+    return pending_on_side_stream("all_to_all", send, std::move(received), gather_dim);
   }
 
   void broadcast(at::Tensor& tensor, int root) override {
@@ -347,24 +357,14 @@ class NcclCommunicator final : public Communicator {
     const Op op(*this, "ring_exchange", send);
     const at::Tensor out = send.contiguous();
     at::Tensor received = at::empty_like(out);
-    // The side stream starts after what the caller queued so far (which produced `send`).
-    at::cuda::CUDAEvent ready;
-    ready.record(at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)));
-    ready.block(side_stream_);
+    side_stream_follows_caller();
     const size_t count = static_cast<size_t>(out.numel());
     const ncclDataType_t type = nccl_type(out.scalar_type());
     call(ncclGroupStart(), "ring_exchange");
     ncclSend(out.data_ptr(), count, type, (rank_ + 1) % world_, comm_, side_stream_.stream());
     ncclRecv(received.data_ptr(), count, type, (rank_ + world_ - 1) % world_, comm_, side_stream_.stream());
     call(ncclGroupEnd(), "ring_exchange");
-    // Both buffers belong to the caller's stream; keep the allocator from reusing them while the
-    // side stream still works on them.
-    c10::cuda::CUDACachingAllocator::recordStream(out.storage().data_ptr(), side_stream_);
-    c10::cuda::CUDACachingAllocator::recordStream(received.storage().data_ptr(), side_stream_);
-    auto done = std::make_shared<at::cuda::CUDAEvent>();
-    done->record(side_stream_);
-    watchdog_->track(side_stream_.stream(), "ring_exchange");
-    return std::make_unique<NcclPendingExchange>(*this, std::move(received), std::move(done));
+    return pending_on_side_stream("ring_exchange", out, std::move(received), std::nullopt);
   }
 
   void barrier() override {
@@ -412,6 +412,52 @@ class NcclCommunicator final : public Communicator {
 
   cudaStream_t stream() const { return at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream(); }
 
+  // `input` as [N, ...] with chunk r (of `scatter_dim`) contiguous for rank r: a copy on the
+  // caller's stream unless scatter_dim is 0 and `input` is contiguous.
+  at::Tensor rank_major(const at::Tensor& input, int64_t scatter_dim) const {
+    scatter_dim = c10::maybe_wrap_dim(scatter_dim, input.dim());
+    const int64_t n = world_;
+    require(input.size(scatter_dim) % n == 0, kContext, "all_to_all",
+            "dimension " + std::to_string(scatter_dim) + " of size " + std::to_string(input.size(scatter_dim)) +
+                " does not split into " + std::to_string(n) + " ranks");
+    // [..., S, ...] → [N, ..., S/N, ...]
+    return input.unflatten(scatter_dim, {n, input.size(scatter_dim) / n}).movedim(scatter_dim, 0).contiguous();
+  }
+
+  // Block r of `send` [N, chunk] goes to rank r; rank r's block lands in block r of `received`.
+  void send_chunks(const at::Tensor& send, at::Tensor& received, cudaStream_t on, const char* what) {
+    const size_t count = static_cast<size_t>(send.numel() / world_);
+    const ncclDataType_t type = nccl_type(send.scalar_type());
+    const size_t bytes = count * send.element_size();
+    call(ncclGroupStart(), what);
+    for (int r = 0; r < world_; ++r) {
+      ncclSend(static_cast<char*>(send.data_ptr()) + r * bytes, count, type, r, comm_, on);
+      ncclRecv(static_cast<char*>(received.data_ptr()) + r * bytes, count, type, r, comm_, on);
+    }
+    call(ncclGroupEnd(), what);
+  }
+
+  // The side stream starts after what the caller queued so far (which produced the inputs).
+  void side_stream_follows_caller() {
+    at::cuda::CUDAEvent ready;
+    ready.record(at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)));
+    ready.block(side_stream_);
+  }
+
+  // After the side stream's work on `sent` and `received` was queued: the handle that hands
+  // `received` back to the caller's stream.
+  std::unique_ptr<PendingExchange> pending_on_side_stream(const char* what, const at::Tensor& sent, at::Tensor received,
+                                                          std::optional<int64_t> merge_dim) {
+    // Both buffers belong to the caller's stream; keep the allocator from reusing them while the
+    // side stream still works on them.
+    c10::cuda::CUDACachingAllocator::recordStream(sent.storage().data_ptr(), side_stream_);
+    c10::cuda::CUDACachingAllocator::recordStream(received.storage().data_ptr(), side_stream_);
+    auto done = std::make_shared<at::cuda::CUDAEvent>();
+    done->record(side_stream_);
+    watchdog_->track(side_stream_.stream(), what);
+    return std::make_unique<NcclPendingExchange>(*this, what, std::move(received), std::move(done), merge_dim);
+  }
+
   void call(ncclResult_t r, const char* what) {
     if (r == ncclInProgress) {
       // Polled through the watchdog: another thread may abort the communicator meanwhile.
@@ -437,12 +483,6 @@ class NcclCommunicator final : public Communicator {
     }
   }
 
-  // [N, a0, .., a_dim, ..] → [a0, .., N * a_dim, ..]: the per-rank blocks concatenated along dim.
-  static at::Tensor merge_rank_dim(const at::Tensor& per_rank, int64_t dim) {
-    if (dim == 0) return per_rank.flatten(0, 1);
-    return per_rank.movedim(0, dim).flatten(dim, dim + 1);
-  }
-
   ncclComm_t comm_;
   int device_;
   std::chrono::milliseconds timeout_;
@@ -456,9 +496,10 @@ class NcclCommunicator final : public Communicator {
 };
 
 at::Tensor NcclPendingExchange::wait() {
-  owner_.ensure_healthy("ring_exchange");
+  owner_.ensure_healthy(what_);
   done_->block(at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(owner_.device_)));
-  return std::move(received_);
+  at::Tensor received = std::move(received_);
+  return merge_dim_ ? merge_rank_dim(received, *merge_dim_) : received;
 }
 
 }  // namespace

@@ -2,8 +2,13 @@
 // GPU: seconds per step on 1 GPU (rank 0 alone) and on N for each mesh, the speed-up, the share
 // of the step the compute stream spends in (or waiting for) communication, and the N-rank output's
 // relative L2 distance to the 1-GPU output.
-//   bench_context_parallel --gpus N [--cases 544x960x61,720x1280x129] [--modes auto,ulysses,ring,mixed]
+//   bench_context_parallel --gpus N [--cases 544x960x61,720x1280x129]
+//                          [--modes auto,ulysses,ulysses-pipelined,ring,mixed] [--ulysses-groups G]
 //                          [--text-tokens 256] [--repeat R] [--json docs/benchmarks/context_parallel.json]
+// `ulysses` is the Ulysses mesh with its all-to-alls on the compute stream (1 head group);
+// `ulysses-pipelined` the same mesh with G head groups whose all-to-alls run beside attention
+// (default: the library's choice, 3 for 24 heads on 2 ranks). With pipelining the communication
+// share counts what the compute stream spends issuing all-to-alls and waiting for them.
 // With --gpus it starts its own N ranks; under torchrun/mpirun leave --gpus out.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -15,6 +20,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -104,6 +110,11 @@ class TimedCommunicator final : public parallel::Communicator {
   std::unique_ptr<parallel::PendingExchange> ring_exchange_async(const at::Tensor& x) override {
     return std::make_unique<TimedPending>(inner_->ring_exchange_async(x), *times_);
   }
+  std::unique_ptr<parallel::PendingExchange> all_to_all_async(const at::Tensor& x, int64_t s, int64_t g) override {
+    // Issuing (any layout copy runs on the compute stream), then waiting.
+    auto pending = timed([&] { return inner_->all_to_all_async(x, s, g); });
+    return std::make_unique<TimedPending>(std::move(pending), *times_);
+  }
   void barrier() override { inner_->barrier(); }
   std::unique_ptr<Communicator> split(int color, int key) override {
     return std::make_unique<TimedCommunicator>(inner_->split(color, key), times_);
@@ -117,9 +128,10 @@ class TimedCommunicator final : public parallel::Communicator {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string cases_arg = "544x960x61,720x1280x129", modes_arg = "ulysses,ring,mixed", json_path;
+  std::string cases_arg = "544x960x61,720x1280x129", modes_arg = "ulysses,ulysses-pipelined,ring,mixed", json_path;
   int64_t text_tokens = 256;
   int repeat = 0, gpus = 0;
+  std::optional<int> ulysses_groups;  // of ulysses-pipelined; unset: the library's default
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--cases") cases_arg = value;
@@ -128,14 +140,32 @@ int main(int argc, char** argv) {
     else if (flag == "--repeat") repeat = std::stoi(value);
     else if (flag == "--json") json_path = value;
     else if (flag == "--gpus") gpus = std::stoi(value);
+    else if (flag == "--ulysses-groups") ulysses_groups = std::stoi(value);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
-  if (!at::hasCUDA()) {
-    std::fprintf(stderr, "bench_context_parallel needs CUDA devices\n");
+  // The arguments are checked before anything needs a GPU (a dry run on the CPU stops after this).
+  try {
+    bench::parse_video_cases(cases_arg);
+    for (const auto& mode : bench::split_list(modes_arg)) {
+      if (mode != "auto" && mode != "ulysses" && mode != "ulysses-pipelined" && mode != "ring" && mode != "mixed") {
+        throw Error(ErrorKind::invalid_argument, "bench", "--modes",
+                    "'" + mode + "' is not auto|ulysses|ulysses-pipelined|ring|mixed");
+      }
+    }
+    if (ulysses_groups && *ulysses_groups < 1) {
+      throw Error(ErrorKind::invalid_argument, "bench", "--ulysses-groups",
+                  std::to_string(*ulysses_groups) + " must be at least 1");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_context_parallel: %s\n", e.what());
     return 2;
+  }
+  if (!at::hasCUDA()) {
+    std::fprintf(stderr, "bench_context_parallel needs CUDA devices (arguments checked)\n");
+    return 3;
   }
   if (gpus > 0 && std::getenv("RANK") == nullptr) return parallel::relaunch_as_ranks(argc, argv, gpus);
 
@@ -191,21 +221,28 @@ int main(int argc, char** argv) {
         auto found = transformers.find(mode);
         if (found == transformers.end()) {
           parallel::MeshConfig mesh;
-          if (mode == "auto") mesh = {};  // choose_mesh's pick
-          else if (mode == "ulysses") mesh = {n, 1};
-          else if (mode == "ring") mesh = {1, n};
-          else if (mode == "mixed") {
+          std::optional<int> groups = 1;  // Ulysses head groups: 1 is no pipelining
+          if (mode == "auto") {
+            mesh = {};  // choose_mesh's pick
+            groups = std::nullopt;
+          } else if (mode == "ulysses") {
+            mesh = {n, 1};
+          } else if (mode == "ulysses-pipelined") {
+            mesh = {n, 1};
+            groups = ulysses_groups;
+          } else if (mode == "ring") {
+            mesh = {1, n};
+          } else if (mode == "mixed") {
             if (n < 4 || n % 2 != 0) {
               if (lead) std::printf("%s mixed: needs an even world of 4 or more ranks, skipped\n", c.name.c_str());
               continue;
             }
             mesh = {n / 2, 2};
-          } else {
-            throw Error(ErrorKind::invalid_argument, "bench", "--modes", "'" + mode + "' is not auto|ulysses|ring|mixed");
           }
           // The mesh groups (NCCL communicators) are formed once per mode.
-          found = transformers.emplace(mode, std::make_unique<parallel::ContextParallelTransformer>(model, world, mesh))
-                      .first;
+          auto made = std::make_unique<parallel::ContextParallelTransformer>(model, world, mesh);
+          made->set_ulysses_groups(groups);
+          found = transformers.emplace(mode, std::move(made)).first;
         }
         auto& transformer = *found->second;
         at::Tensor out;
@@ -229,9 +266,10 @@ int main(int argc, char** argv) {
         if (lead) {
           const double rel = (out.to(at::kFloat) - single_out.to(at::kFloat)).norm().item<double>() /
                              single_out.to(at::kFloat).norm().item<double>();
-          std::printf("%s %dgpu %s (%s): %.3f s/step, speed-up %.2fx, comm %.1f%% of the step, rel L2 %.2e\n",
-                      c.name.c_str(), n, mode.c_str(), transformer.mesh().to_string().c_str(), step, single / step,
-                      100 * comm / step, rel);
+          std::printf("%s %dgpu %s (%s, %d head groups): %.3f s/step, speed-up %.2fx, comm %.1f%% of the step, "
+                      "rel L2 %.2e\n",
+                      c.name.c_str(), n, mode.c_str(), transformer.mesh().to_string().c_str(),
+                      transformer.ulysses_groups(), step, single / step, 100 * comm / step, rel);
           record.add(c.name, std::to_string(n) + "gpu", "step_s",
                      {{"ours", step},
                       {"reference", single},
@@ -241,8 +279,10 @@ int main(int argc, char** argv) {
                       {"comm_share", comm / step},
                       {"mode", mode},
                       {"mesh", transformer.mesh().to_string()},
+                      {"ulysses_groups", transformer.ulysses_groups()},
                       {"rel_l2", rel},
                       {"tokens", tokens}});
+          if (!json_path.empty()) record.write(json_path);  // what was measured survives a later failure
         }
         std::fflush(stdout);
         world.barrier();
