@@ -7,6 +7,10 @@
 #if DITSTREAM_WITH_FP8_ATTENTION
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cudnn/Handle.h>
+// libtorch_cuda carries its own, different version of this header-only library. Under its own
+// namespace name nothing this file instantiates (the library's enum-keyed hash tables, say) can
+// be exported by our executables and bound in place of torch's copies.
+#define cudnn_frontend ditstream_cudnn_frontend
 #include <cudnn_frontend.h>
 
 #include <cmath>

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "core/kernels/fp8_attention.h"
+#include "core/kernels/attention.h"
 #include "core/parallel/ring_attention.h"
 #include "core/parallel/ulysses_attention.h"
 #include "core/parallel/ulysses_pipeline.h"
@@ -27,14 +27,17 @@ bool has_text(const at::Tensor& t) { return t.defined() && t.size(2) > 0; }
 // cat([video, text]), the padding keys (video keys from `valid` on) left out. q/k/v [B, h, C, D],
 // text q [B, h, Tq, D] and k/v [B, h, Tk, D] (undefined: no text) → video [B, h, C, D], text [B, h, Tq, D].
 JointOutput attend_all_keys(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& qt,
-                            const at::Tensor& kt, const at::Tensor& vt, int64_t valid, double scale, bool fp8) {
+                            const at::Tensor& kt, const at::Tensor& vt, int64_t valid,
+                            const std::optional<double>& scale, bool fp8) {
   const bool text = qt.defined();
   const int64_t chunk = q.size(2);
   const at::Tensor q_all = text ? at::cat({q, qt}, 2) : q;                                            // [B, h, C + Tq, D]
   const at::Tensor k_all = text ? at::cat({k.narrow(2, 0, valid), kt}, 2) : k.narrow(2, 0, valid);  // [B, h, valid + Tk, D]
   const at::Tensor v_all = text ? at::cat({v.narrow(2, 0, valid), vt}, 2) : v.narrow(2, 0, valid);
-  const at::Tensor out = fp8 ? kernels::fp8_attention(q_all, k_all, v_all)
-                             : at::scaled_dot_product_attention(q_all, k_all, v_all, std::nullopt, 0.0, false, scale);
+  // The default scale takes the one-device kernel (kernels::attention), so a head attended here
+  // gives the bits it gives on one GPU.
+  const at::Tensor out = scale ? at::scaled_dot_product_attention(q_all, k_all, v_all, std::nullopt, 0.0, false, *scale)
+                               : kernels::attention(q_all, k_all, v_all, fp8);
   JointOutput result;
   result.video = out.narrow(2, 0, chunk);
   if (text) result.text = out.narrow(2, chunk, qt.size(2));
@@ -83,7 +86,7 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
     const int64_t valid = split_.total();
     const auto attend = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& qt,
                             const at::Tensor& kt, const at::Tensor& vt) {
-      return attend_all_keys(q, k, v, qt, kt, vt, valid, scale, fp8);
+      return attend_all_keys(q, k, v, qt, kt, vt, valid, scale_, fp8);
     };
     const auto out = pipelined_ulysses_attention(ulysses_, groups, q_video, k_video, v_video,
                                                  text ? q_text : at::Tensor(), text ? k_text : at::Tensor(),
@@ -105,7 +108,7 @@ ContextParallelAttention::Output ContextParallelAttention::operator()(const at::
   at::Tensor video_heads, text_heads;
   if (ring_.world_size() == 1) {
     // All keys are here: one SDPA call over cat([video, text]), the padding keys left out.
-    const auto out = attend_all_keys(q, k, v, qt, kt, vt, valid_keys(0), scale, fp8);
+    const auto out = attend_all_keys(q, k, v, qt, kt, vt, valid_keys(0), scale_, fp8);
     video_heads = out.video;
     text_heads = out.text;
   } else {

@@ -261,6 +261,9 @@ TEST(NcclRank, FullSizeStepMatchesOneGpu) {
     const at::Tensor out = transformer.forward(in).to(at::kFloat).cpu();
     const double rel = testing::relative_l2(out, expected);
     EXPECT_LE(rel, 1e-2);
+    // A Ulysses-only mesh attends every head whole with the one-device kernel: the same bits (a
+    // different attention kernel shows up as ~5e-3 here).
+    if (transformer.mesh().ring == 1) EXPECT_EQ(rel, 0.0);
     if (comm.rank() == 0) std::printf("full-size step, %s: relative L2 %.3e\n", transformer.mesh().to_string().c_str(), rel);
   }
 }

@@ -3,9 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <atomic>
 
-#include "core/kernels/fp8_attention.h"
+#include "core/kernels/attention.h"
 #include "core/kernels/fused_ops.h"
 #include "core/parallel/context_parallel_attention.h"
 #include "core/util/log.h"
@@ -18,25 +17,6 @@ constexpr double kEps = 1e-6;
 // The heads of part `index` (0 q, 1 k, 2 v) of a packed projection [B, L, ≥ 3·H·D] -> [B, L, H, D].
 at::Tensor part_heads(const at::Tensor& packed, int64_t index, int64_t heads, int64_t head_dim) {
   return packed.narrow(2, index * heads * head_dim, heads * head_dim).unflatten(2, {heads, head_dim});
-}
-
-// cuDNN's fused attention is the fastest SDPA kernel on Hopper for these shapes (measured in
-// docs/BENCHMARKS.md); the dispatcher's own choice is the fallback, and stays so for the process if
-// cuDNN ever rejects a shape.
-at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool fp8) {
-  if (fp8) return kernels::fp8_attention(q, k, v);
-  static std::atomic<bool> cudnn_usable{true};
-  const bool half = q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf;
-  if (q.is_cuda() && half && cudnn_usable.load(std::memory_order_relaxed)) {
-    try {
-      return std::get<0>(at::_scaled_dot_product_cudnn_attention(q, k, v, std::nullopt, /*compute_log_sumexp=*/false,
-                                                                 0.0, /*is_causal=*/false, /*return_debug_mask=*/false));
-    } catch (const c10::Error& e) {
-      cudnn_usable.store(false);
-      log::warn("cuDNN attention unavailable ({}); using the default SDPA backend", e.what_without_backtrace());
-    }
-  }
-  return at::scaled_dot_product_attention(q, k, v);
 }
 
 // Attention over the joint [video, text] q/k/v [B, Lv + Lt, H, D] -> [B, Lv + Lt, H·D]: on one
@@ -77,14 +57,14 @@ at::Tensor joint_attention(const at::Tensor& q, const at::Tensor& k, const at::T
                                    [&](int64_t n) { return video_len + n == length; });
   at::Tensor out;
   if (uniform) {
-    out = sdpa(qh, kh, vh, fp8);  // [B, H, L, D]
+    out = kernels::attention(qh, kh, vh, fp8);  // [B, H, L, D]
   } else {
     // Samples with shorter text: every query (padded text rows included, as diffusers computes them)
     // attends to that sample's video + valid text keys only.
     std::vector<at::Tensor> parts;
     for (int64_t b = 0; b < q.size(0); ++b) {
       const int64_t keys = video_len + text_lengths[b];
-      parts.push_back(sdpa(qh.narrow(0, b, 1), kh.narrow(0, b, 1).narrow(2, 0, keys),
+      parts.push_back(kernels::attention(qh.narrow(0, b, 1), kh.narrow(0, b, 1).narrow(2, 0, keys),
                            vh.narrow(0, b, 1).narrow(2, 0, keys), fp8));
     }
     out = at::cat(parts, 0);  // [B, H, L, D]
