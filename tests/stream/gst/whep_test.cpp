@@ -60,7 +60,7 @@ TEST(Whep, OpenH264ViewerDecodesTheMultiSliceStream) {
   const auto dir = fresh_temp_dir();
   RunningService s(test_service_options(dir), {std::chrono::milliseconds(250), std::chrono::milliseconds(150)});
   const auto submitted = http_request(s.port(), "POST", "/v1/videos",
-                                      R"({"prompt":"openh264","width":256,"height":256,"steps":20,"frames":9,"fps":10})",
+                                      R"({"prompt":"openh264","width":256,"height":256,"steps":40,"frames":9,"fps":10})",
                                       {{"Content-Type", "application/json"}});
   ASSERT_EQ(submitted.status, 202);
   const std::string id = json::parse(submitted.body)["id"];
@@ -78,7 +78,7 @@ TEST(Whep, ViewersDecodePreviewAndFinalFramesAndOneLeavingDoesNotDisturbTheOther
   const auto dir = fresh_temp_dir();
   RunningService s(test_service_options(dir), {std::chrono::milliseconds(250), std::chrono::milliseconds(150)});
   const auto submitted = http_request(s.port(), "POST", "/v1/videos",
-                                      R"({"prompt":"two viewers","width":64,"height":64,"steps":20,"frames":21,"fps":10})",
+                                      R"({"prompt":"two viewers","width":64,"height":64,"steps":48,"frames":21,"fps":10})",
                                       {{"Content-Type", "application/json"}});
   ASSERT_EQ(submitted.status, 202);
   const std::string id = json::parse(submitted.body)["id"];
