@@ -7,7 +7,6 @@
 #include "core/kernels/attention.h"
 #include "core/kernels/fused_ops.h"
 #include "core/parallel/context_parallel_attention.h"
-#include "core/util/log.h"
 
 namespace ditstream::model::hunyuan_video {
 namespace {
