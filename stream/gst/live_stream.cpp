@@ -377,12 +377,14 @@ WhepAnswer LiveStream::add_viewer(const std::string& offer_text) {
   gst_caps_unref(codec);
   gst_object_unref(transceiver);
 
+  // The branch runs before it is linked: a buffer reaching a pad that is not active yet returns
+  // FLUSHING, which the tee hands back to the source, whose task then pauses for every viewer.
   gst_bin_add(GST_BIN(pipeline_), branch);
+  gst_element_sync_state_with_parent(branch);
   viewer->tee_pad = gst_element_request_pad_simple(tee_, "src_%u");
   GstPad* branch_sink = gst_element_get_static_pad(branch, "sink");
   gst_pad_link(viewer->tee_pad, branch_sink);
   gst_object_unref(branch_sink);
-  gst_element_sync_state_with_parent(branch);
 
   auto fail = [&](const std::string& why) {
     gst_pad_unlink(viewer->tee_pad, gst_pad_get_peer(viewer->tee_pad));
