@@ -108,14 +108,15 @@ at::Tensor PatchConv3d::forward(const at::Tensor& x) const {
   return at::conv3d(x, weight_, bias_, k, /*padding=*/{0, 0, 0});
 }
 
-at::Tensor activate(const at::Tensor& x, Activation act) {
+void activate_(at::Tensor& x, Activation act) {
   switch (act) {
     case Activation::silu:
-      return at::silu(x);
+      at::silu_(x);
+      return;
     case Activation::gelu_tanh:
-      return at::gelu(x, "tanh");
+      at::gelu_(x, "tanh");
+      return;
   }
-  return x;
 }
 
 FeedForward::FeedForward(int64_t dim, int64_t inner_dim, Activation act)
@@ -124,7 +125,9 @@ FeedForward::FeedForward(int64_t dim, int64_t inner_dim, Activation act)
       net2_(register_module("net.2", std::make_unique<Linear>(inner_dim, dim))) {}
 
 at::Tensor FeedForward::forward(const at::Tensor& x) const {
-  return net2_.forward(activate(net0_.proj.forward(x), act_));
+  at::Tensor hidden = net0_.proj.forward(x);  // [..., inner]: the largest tensor of the layer, so no copy
+  activate_(hidden, act_);
+  return net2_.forward(hidden);
 }
 
 at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) {

@@ -100,7 +100,8 @@ class PatchConv3d : public Module {
 };
 
 enum class Activation { silu, gelu_tanh };
-at::Tensor activate(const at::Tensor& x, Activation act);
+// In place: the activation of a projection's output is the only use of that output.
+void activate_(at::Tensor& x, Activation act);
 
 // diffusers' FeedForward: net.0 = projection + activation (GELU(approximate="tanh") or
 // LinearActivation(silu)), net.1 dropout (no parameters), net.2 the output projection.

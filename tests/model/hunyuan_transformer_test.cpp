@@ -147,6 +147,17 @@ TEST_F(HunyuanTransformerInputs, PackedProjectionsMatchSeparateOnes) {
   EXPECT_LE(relative_l2(model_->forward(in), packed), 1e-7);
 }
 
+TEST_F(HunyuanTransformerInputs, SingleBlockMlpByTokenBlocksEqualsWholeAndRejectsZero) {
+  InputSpec spec;
+  spec.batch = 2;
+  spec.valid = {7, 4};
+  const auto in = make_inputs(spec);
+  const at::Tensor whole = model_->forward(in);  // 55 tokens: one block at the default size
+  model_->set_mlp_token_block(5);                 // 11 blocks, the last one partial
+  EXPECT_LE(relative_l2(model_->forward(in), whole), 1e-6);
+  expect_error([&] { model_->set_mlp_token_block(0); }, {"mlp_token_block", "at least 1"});
+}
+
 TEST_F(HunyuanTransformerInputs, Bfloat16RunsCloseToFloat32) {
   InputSpec spec;
   spec.batch = 2;

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "core/kernels/attention.h"
 #include "core/kernels/fused_ops.h"
@@ -140,10 +141,11 @@ std::pair<at::Tensor, at::Tensor> HunyuanVideoAttention::forward_dual(const at::
           to_add_out_->forward(out.narrow(1, video_len, out.size(1) - video_len))};
 }
 
-at::Tensor HunyuanVideoAttention::forward_single(const at::Tensor& qkv, int64_t video_len, const BlockContext& ctx) const {
+at::Tensor HunyuanVideoAttention::forward_single(at::Tensor qkv, int64_t video_len, const BlockContext& ctx) const {
   const int64_t text_len = qkv.size(1) - video_len;
   // The single block has one q/k norm for both streams; only the video part is rotated.
   const Qkv joint = joint_qkv(qkv.narrow(1, 0, video_len), qkv.narrow(1, video_len, text_len), norm_q_, norm_k_, ctx);
+  qkv.reset();
   return attend(joint.q, joint.k, joint.v, video_len, ctx);
 }
 
@@ -185,29 +187,31 @@ HunyuanVideoSingleTransformerBlock::HunyuanVideoSingleTransformerBlock(int64_t h
       dim_(heads * head_dim),
       mlp_dim_(mlp_dim) {}
 
-void HunyuanVideoSingleTransformerBlock::fuse_projections() {
-  qkv_mlp_.fuse({&attn_.to_q(), &attn_.to_k(), &attn_.to_v(), &proj_mlp_});
-}
+void HunyuanVideoSingleTransformerBlock::fuse_projections() { qkv_.fuse({&attn_.to_q(), &attn_.to_k(), &attn_.to_v()}); }
 
 void HunyuanVideoSingleTransformerBlock::quantize_fp8() {
-  qkv_mlp_.quantize_fp8();
+  qkv_.quantize_fp8();
+  proj_mlp_.quantize_fp8();
   proj_out_.quantize_fp8();
 }
 
 at::Tensor HunyuanVideoSingleTransformerBlock::forward(const at::Tensor& joint, int64_t video_len,
                                                        const BlockContext& ctx) const {
   auto n = norm_.forward(joint, ctx.temb);  // [B, L, C]
+  const int64_t length = joint.size(1);
   // proj_out reads [attention, gelu(mlp)]: both are written into one buffer instead of concatenated.
-  at::Tensor hidden = at::empty({joint.size(0), joint.size(1), dim_ + mlp_dim_}, joint.options());
-  {
-    // Scoped so the packed projection ([B, L, 3·C + mlp], the largest tensor of a step) is freed
-    // before proj_out runs.
-    const at::Tensor packed = qkv_mlp_.forward(n.x);
-    n.x.reset();
-    at::Tensor mlp_part = hidden.narrow(2, dim_, mlp_dim_);
-    at::gelu_out(mlp_part, packed.narrow(2, 3 * dim_, mlp_dim_), "tanh");
-    hidden.narrow(2, 0, dim_).copy_(attn_.forward_single(packed, video_len, ctx));
+  at::Tensor hidden = at::empty({joint.size(0), length, dim_ + mlp_dim_}, joint.options());
+  at::Tensor qkv = qkv_.forward(n.x);  // [B, L, 3·C]
+  // The MLP input by blocks of tokens, each through GELU straight into its place in `hidden`.
+  at::Tensor mlp_part = hidden.narrow(2, dim_, mlp_dim_);
+  const int64_t block = ctx.mlp_token_block;
+  for (int64_t start = 0; start < length; start += block) {
+    const int64_t count = std::min(block, length - start);
+    at::Tensor out = mlp_part.narrow(1, start, count);
+    at::gelu_out(out, proj_mlp_.forward(n.x.narrow(1, start, count)), "tanh");
   }
+  n.x.reset();
+  hidden.narrow(2, 0, dim_).copy_(attn_.forward_single(std::move(qkv), video_len, ctx));
   return kernels::gated_residual(joint, proj_out_.forward(hidden), n.gate);  // joint + gate ⊙ proj_out
 }
 

@@ -23,6 +23,11 @@ class ContextParallelAttention;
 
 namespace ditstream::model::hunyuan_video {
 
+// Tokens per block of the single blocks' MLP projection, whose whole [L, mlp] output would be the
+// largest tensor of a step: GEMMs of 32k rows run as fast as whole ones, and at 720x1280x129 a
+// block is a quarter of the whole.
+inline constexpr int64_t kMlpTokenBlock = 32768;
+
 // What every block needs besides its hidden states.
 struct BlockContext {
   const at::Tensor& temb;                     // [B, C]
@@ -33,6 +38,8 @@ struct BlockContext {
   const parallel::ContextParallelAttention* context_parallel = nullptr;
   // Attention with FP8 operands (core/kernels/fp8_attention.h) on one device.
   bool fp8_attention = false;
+  // Tokens per block of the single blocks' MLP projection.
+  int64_t mlp_token_block = kMlpTokenBlock;
 };
 
 // softmax(q kᵀ/√d) v over q, k, v [B, L, H, D] (L = video + text tokens, video first) -> [B, L, H·D].
@@ -48,9 +55,10 @@ class HunyuanVideoAttention : public Module {
   // Dual stream: (video, text) each [B, L*, C] -> attention outputs (video, text) after to_out/to_add_out.
   std::pair<at::Tensor, at::Tensor> forward_dual(const at::Tensor& video, const at::Tensor& text,
                                                  const BlockContext& ctx) const;
-  // Single stream: `qkv` [B, Lv + Lt, ≥ 3·C] holds q, k, v side by side (the single block projects
-  // them together with its MLP input) -> attention output [B, Lv + Lt, C] (no output projection).
-  at::Tensor forward_single(const at::Tensor& qkv, int64_t video_len, const BlockContext& ctx) const;
+  // Single stream: `qkv` [B, Lv + Lt, 3·C] holds q, k, v side by side -> attention output
+  // [B, Lv + Lt, C] (no output projection). Takes `qkv` over and frees it once q, k and v are
+  // laid out for attention.
+  at::Tensor forward_single(at::Tensor qkv, int64_t video_len, const BlockContext& ctx) const;
 
   // Fuses to_q/k/v (and add_q/k/v) into single GEMMs; call once the weights are in place.
   void fuse_projections();
@@ -110,7 +118,8 @@ class HunyuanVideoSingleTransformerBlock : public Module {
   // joint [B, Lv + Lt, C] (video first) -> updated joint. diffusers concatenates and splits the two
   // streams around every single block; keeping them joined between blocks is the same computation.
   at::Tensor forward(const at::Tensor& joint, int64_t video_len, const BlockContext& ctx) const;
-  // Fuses attn.to_q/k/v and proj_mlp, which all read the normalized joint sequence, into one GEMM.
+  // Fuses attn.to_q/k/v into one GEMM. proj_mlp, which reads the same input, stays apart: it runs
+  // by blocks of tokens, so its [L, mlp] output (the largest tensor of a step) never exists whole.
   void fuse_projections();
   void quantize_fp8();
 
@@ -120,7 +129,7 @@ class HunyuanVideoSingleTransformerBlock : public Module {
   Linear& proj_mlp_;
   Linear& proj_out_;
   int64_t dim_, mlp_dim_;
-  FusedLinear qkv_mlp_;
+  FusedLinear qkv_;
 };
 
 }  // namespace ditstream::model::hunyuan_video

@@ -143,6 +143,11 @@ void HunyuanVideoTransformer3DModel::prepare() {
   for (auto* block : single_transformer_blocks_) block->fuse_projections();
 }
 
+void HunyuanVideoTransformer3DModel::set_mlp_token_block(int64_t tokens) {
+  require(tokens >= 1, "transformer", "mlp_token_block", std::to_string(tokens) + " must be at least 1");
+  mlp_token_block_ = tokens;
+}
+
 void HunyuanVideoTransformer3DModel::set_fp8_attention(bool on) {
   if (on) {
     std::string why;
@@ -191,12 +196,12 @@ HunyuanVideoTransformer3DModel::State HunyuanVideoTransformer3DModel::begin(cons
 }
 
 void HunyuanVideoTransformer3DModel::run_first_block(State& s) {
-  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_};
+  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_, mlp_token_block_};
   std::tie(s.video, s.text) = transformer_blocks_[0].forward(s.video, s.text, ctx);
 }
 
 void HunyuanVideoTransformer3DModel::run_remaining_blocks(State& s) {
-  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_};
+  const BlockContext ctx{s.temb, s.rope, s.text_lengths, s.context_parallel, fp8_attention_, mlp_token_block_};
   for (size_t i = 1; i < transformer_blocks_.size(); ++i) {
     std::tie(s.video, s.text) = transformer_blocks_[i].forward(s.video, s.text, ctx);
   }

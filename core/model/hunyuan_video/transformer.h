@@ -89,10 +89,13 @@ class HunyuanVideoTransformer3DModel : public Module {
   // here: no CUDA build with the cuDNN frontend, a GPU before Hopper, weights not in bf16.
   void set_fp8_attention(bool on);
   bool fp8_attention() const { return fp8_attention_; }
+  // Tokens per block of the single blocks' MLP projection (kMlpTokenBlock by default); ≥ 1.
+  void set_mlp_token_block(int64_t tokens);
 
  private:
   HunyuanVideoTransformerConfig config_;
   bool fp8_attention_ = false;
+  int64_t mlp_token_block_ = kMlpTokenBlock;
   HunyuanVideoPatchEmbed& x_embedder_;
   HunyuanVideoTokenRefiner& context_embedder_;
   HunyuanVideoConditionEmbedding& time_text_embed_;
