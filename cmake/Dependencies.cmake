@@ -1,6 +1,10 @@
 # System libraries (Debian packages; scripts/setup installs them, scripts/device carries them).
 find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
+# -pthread on every target that links Threads::Threads (the core and all that builds on it), even
+# where glibc needs no flag: GStreamer's pkg-config flags carry it, and one set of flags everywhere
+# lets every test reuse the core's precompiled header.
+set_property(TARGET Threads::Threads APPEND PROPERTY INTERFACE_COMPILE_OPTIONS $<$<COMPILE_LANGUAGE:CXX>:-pthread>)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(SQLite3 REQUIRED)
