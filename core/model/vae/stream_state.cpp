@@ -53,24 +53,22 @@ void StreamState::reset_stream() {
   first_chunk_ = true;
   conv_cache_.clear();
   kv_cache_.clear();
+  if (offload_) offload_ = std::make_unique<CacheOffload>(offload_lookahead_);  // the next pass learns its order again
 }
 
-void StreamState::move_caches(at::Device device) {
-  auto move = [&](at::Tensor& t) {
-    if (!t.defined() || t.device() == device) return;
-    if (device.is_cpu()) {
-      at::Tensor host = at::empty(t.sizes(), t.options().device(at::kCPU).pinned_memory(true));
-      host.copy_(t, /*non_blocking=*/true);
-      t = host;
-    } else {
-      t = t.to(device, /*non_blocking=*/true);
-    }
-  };
-  for (auto& [_, t] : conv_cache_) move(t);
-  for (auto& [_, kv] : kv_cache_) {
-    move(kv.first);
-    move(kv.second);
-  }
+void StreamState::offload_caches(int lookahead) {
+  offload_ = std::make_unique<CacheOffload>(lookahead);
+  offload_lookahead_ = lookahead;
+}
+
+at::Tensor& StreamState::conv_cache(const void* module) {
+  if (offload_) offload_->before_use(module, conv_cache_);
+  return conv_cache_[module];
+}
+
+void StreamState::end_chunk() {
+  first_chunk_ = false;
+  if (offload_) offload_->end_chunk(conv_cache_);
 }
 
 int64_t StreamState::cache_bytes() const {

@@ -7,8 +7,11 @@
 #include <ATen/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <unordered_map>
 #include <vector>
+
+#include "core/model/vae/cache_offload.h"
 
 namespace ditstream::model::vae {
 
@@ -29,10 +32,15 @@ class StreamState {
 
   NormStatistics statistics() const { return statistics_; }
   bool first_chunk() const { return first_chunk_; }
-  void end_chunk() { first_chunk_ = false; }
+  void end_chunk();
 
-  // Last (kernel_t − 1) temporally padded input frames of a causal convolution, keyed by module.
-  at::Tensor& conv_cache(const void* module) { return conv_cache_[module]; }
+  // CUDA only: the convolution caches wait in pinned host memory between chunks, fetched back
+  // `lookahead` layers ahead of their use (CacheOffload).
+  void offload_caches(int lookahead = 2);
+
+  // Last (kernel_t − 1) temporally padded input frames of a causal convolution, keyed by module;
+  // on the GPU while the caller uses it, even when offloaded.
+  at::Tensor& conv_cache(const void* module);
   // Keys and values of every earlier frame of an attention layer: [B, frames*h*w, C].
   std::pair<at::Tensor, at::Tensor>& kv_cache(const void* module) { return kv_cache_[module]; }
 
@@ -42,9 +50,6 @@ class StreamState {
 
   // Forgets caches and the first-frame flag (not the frozen statistics): ready for another pass.
   void reset_stream();
-  // Moves the conv and attention caches to `device` without waiting for the copies: to pinned host
-  // memory between two chunks of this region, back to the GPU before the next one.
-  void move_caches(at::Device device);
   // Bytes held by caches and statistics.
   int64_t cache_bytes() const;
 
@@ -72,6 +77,8 @@ class StreamState {
   std::unordered_map<const void*, at::Tensor> conv_cache_;
   std::unordered_map<const void*, std::pair<at::Tensor, at::Tensor>> kv_cache_;
   std::unordered_map<const void*, GroupStats> norms_;
+  int offload_lookahead_ = 0;  // 0: caches stay on the device
+  std::unique_ptr<CacheOffload> offload_;
 };
 
 // Thrown by StreamState::group_norm to end a statistics pass at the norm being collected.

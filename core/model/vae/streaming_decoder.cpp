@@ -60,7 +60,10 @@ void StreamingDecoder::ensure_grid(const at::Tensor& z) {
   const int world = comm_ ? comm_->world_size() : 1;
   owned_ = owned_tiles(*grid_, rank, world);
   states_.clear();
-  for (size_t i = 0; i < owned_.size(); ++i) states_.emplace_back(options_.statistics);
+  for (size_t i = 0; i < owned_.size(); ++i) {
+    states_.emplace_back(options_.statistics);
+    if (options_.offload_caches) states_.back().offload_caches();
+  }
 }
 
 void StreamingDecoder::collect_statistics(const at::Tensor& z_in, const ChunkPlan& plan) {
@@ -108,10 +111,8 @@ at::Tensor StreamingDecoder::push(const at::Tensor& z_chunk) {
     const Tile& t = grid_->tiles()[owned_[s]];
     // [B, C, n, h, w] → the tile's window
     const at::Tensor window = z.narrow(3, t.y, t.height).narrow(4, t.x, t.width);
-    if (options_.offload_caches) states_[s].move_caches(z.device());
     mine.push_back(vae_.decoder().forward(vae_.post_quant(window), states_[s]));
     states_[s].end_chunk();
-    if (options_.offload_caches) states_[s].move_caches(at::kCPU);
   }
   latent_frames_ += z.size(2);
   auto all = gather_tiles(*grid_, std::move(mine), comm_);

@@ -38,8 +38,9 @@ struct StreamingOptions {
   // True: the input is the denoiser's latents and is divided by scaling_factor first (what the
   // pipeline does); false: the input is what diffusers' decode takes.
   bool unscale_latents = false;
-  // CUDA only: between chunks every tile's caches wait in pinned host memory, so the GPU holds
-  // the caches of the tile being decoded only (at the price of copies over the host link).
+  // CUDA only: the convolution caches wait in pinned host memory between chunks and come back a
+  // few layers before their use (CacheOffload), so the GPU holds only those around the running
+  // layer; the copies run beside the decode.
   bool offload_caches = false;
 };
 
