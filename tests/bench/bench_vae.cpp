@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   std::string statistics = "per_chunk";
   int gpus = 1;
   int64_t first_chunk = 1, chunk = 2, tile_min = 256, tile_stride = 192;
+  int row_bands = -1;
   bool no_tiling = false, channels_last = false, offload = false;
   app.add_option("--cases", cases, "HxWxF, comma separated");
   app.add_option("--dtype", dtype_name, "bf16 or fp16")->check(CLI::IsMember({"bf16", "fp16"}));
@@ -98,6 +99,11 @@ int main(int argc, char** argv) {
   app.add_option("--tile", tile_min, "tile_sample_min_height/width");
   app.add_option("--tile-stride", tile_stride, "tile_sample_stride_height/width");
   app.add_flag("--no-tiling", no_tiling, "decode whole frames");
+  app.add_option("--row-bands", row_bands,
+                 "horizontal bands of the whole width instead of diffusers' tiles, as the service decodes "
+                 "(0: one per GPU)")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes("--no-tiling");
   app.add_flag("--offload-caches", offload, "keep the tiles' caches in pinned host memory between chunks");
   app.add_flag("--channels-last", channels_last, "convolution weights (and so activations) channels-last");
   app.add_option("--statistics", statistics, "per_chunk or whole_clip")->check(CLI::IsMember({"per_chunk", "whole_clip"}));
@@ -116,7 +122,9 @@ int main(int argc, char** argv) {
   options.statistics = statistics == "whole_clip" ? model::vae::NormStatistics::whole_clip
                                                   : model::vae::NormStatistics::per_chunk;
   options.offload_caches = offload;
-  if (!no_tiling) options.tiling = model::vae::TileSettings{tile_min, tile_min, tile_stride, tile_stride};
+  const bool tiled = !no_tiling && row_bands < 0;  // diffusers' tiles
+  if (tiled) options.tiling = model::vae::TileSettings{tile_min, tile_min, tile_stride, tile_stride};
+  const int bands = row_bands == 0 ? gpus : row_bands;
   const model::vae::ChunkPlan plan{first_chunk, chunk};
 
   std::vector<std::unique_ptr<model::vae::AutoencoderKLHunyuanVideo>> vaes;
@@ -130,6 +138,7 @@ int main(int argc, char** argv) {
   bench::Record record("vae", "scripts/device/bench-vae.sh");
   for (const auto& c : bench::parse_video_cases(cases)) {
     const int64_t latent_frames = c.latent_frames();
+    if (row_bands >= 0) options.tiling = model::vae::row_bands(c.height / 8, c.width / 8, bands, 8);
     auto run = [&](bool warmup) {
       std::vector<Timing> timings(gpus);
       auto comms = parallel::make_thread_communicators(gpus);
@@ -158,9 +167,12 @@ int main(int argc, char** argv) {
     double peak = 0;
     for (const auto& t : timings) peak = std::max(peak, t.peak_gib);
     const Timing& t = timings[0];
-    std::printf("ditstream vae %s %s %d gpu: first chunk %.3f s, total %.3f s, %ld frames, peak %.2f GiB\n",
-                c.name.c_str(), dtype_name.c_str(), gpus, t.first_chunk_s, t.total_s, static_cast<long>(t.frames),
-                peak);
+    const std::string layout_name = tiled                        ? fmt::format("{}/{} tiles", tile_min, tile_stride)
+                                    : options.tiling.has_value() ? fmt::format("{} row bands", bands)
+                                                                 : std::string("whole frames");
+    std::printf("ditstream vae %s %s %d gpu, %s: first chunk %.3f s, total %.3f s, %ld frames, peak %.2f GiB\n",
+                c.name.c_str(), dtype_name.c_str(), gpus, layout_name.c_str(), t.first_chunk_s, t.total_s,
+                static_cast<long>(t.frames), peak);
     std::fflush(stdout);
     const auto ref = bench::reference_value(reference, "vae_" + c.name, "decode_s");
     const auto ref_peak = bench::reference_value(reference, "vae_" + c.name, "peak_gib");
@@ -168,7 +180,8 @@ int main(int argc, char** argv) {
       nlohmann::json r{{"ours", ours}, {"peak_gib", peak}, {"dtype", dtype_name}, {"statistics", statistics},
                        {"channels_last", channels_last}, {"offload_caches", offload},
                        {"first_chunk_frames", first_chunk}, {"chunk_frames", chunk},
-                       {"tile", no_tiling ? 0 : tile_min}, {"tile_stride", no_tiling ? 0 : tile_stride}};
+                       {"tile", tiled ? tile_min : 0}, {"tile_stride", tiled ? tile_stride : 0},
+                       {"row_bands", row_bands >= 0 ? bands : 0}};
       if (ref) {
         r["reference"] = *ref;
         r["reference_name"] = "diffusers tiled decode (fp16) same run";
@@ -178,7 +191,9 @@ int main(int argc, char** argv) {
       record.add(c.name, variant, "decode_s", r);
     };
     const std::string prefix = std::to_string(gpus) + "gpu-";
-    const std::string suffix = std::string(channels_last ? "-channels-last" : "") + (offload ? "-offload" : "");
+    const std::string layout = tiled ? "" : options.tiling.has_value() ? "-bands" : "-whole-frames";
+    const std::string suffix =
+        layout + std::string(channels_last ? "-channels-last" : "") + (offload ? "-offload" : "");
     if (gpus == 1) row(prefix + "first-chunk" + suffix, t.first_chunk_s);
     row(prefix + "total" + suffix, t.total_s);
   }
