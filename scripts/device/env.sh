@@ -3,7 +3,9 @@
 # site folder. Keeps NVLink multicast off, as that machine requires.
 # (sourced: leaves the caller's shell options alone)
 export DEPS_PREFIX=${DEPS_PREFIX:-/tmp/ditstream-deps}
-if [ -d .deps ]; then
+# Unpacked once per set of carried files: the scripts that source this one may source each other.
+deps_stamp=$( (ls -l .deps/*/* 2>/dev/null; echo "$DEPS_PREFIX") | cksum | cut -d' ' -f1)
+if [ -d .deps ] && [ "$(cat "$DEPS_PREFIX/.unpacked" 2>/dev/null)" != "$deps_stamp" ]; then
   mkdir -p "$DEPS_PREFIX"
   for deb in .deps/*/*.deb; do [ -f "$deb" ] && dpkg -x "$deb" "$DEPS_PREFIX"; done
   # A packed prefix (scripts/device/pack_deps.py); its usr/lib/fallback libraries are linked in
@@ -17,7 +19,9 @@ if [ -d .deps ]; then
     done
     unset have lib name
   fi
+  echo "$deps_stamp" >"$DEPS_PREFIX/.unpacked"
 fi
+unset deps_stamp
 export CMAKE_PREFIX_PATH="$DEPS_PREFIX/usr:${CMAKE_PREFIX_PATH:-}"
 export PKG_CONFIG_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu/pkgconfig:$DEPS_PREFIX/usr/share/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$DEPS_PREFIX"

@@ -20,12 +20,8 @@ source scripts/device/vulkan-setup.sh
 BUILD_DIR=${BUILD_DIR:-build-restart}
 STEPS=${STEPS:-build test}
 if [[ " $STEPS " == *" build "* ]]; then
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDITSTREAM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
-  -DDITSTREAM_SERVICE=ON -DDITSTREAM_PYTHON="$DITSTREAM_PYTHON" \
-  -DDITSTREAM_CHARTJS="$DEPS_PREFIX/usr/share/javascript/chart.js/chart.min.js" >"$OUT/build.log" 2>&1 ||
-  { tail -30 "$OUT/build.log"; exit 1; }
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target ditstream parallel_gpu_tests >>"$OUT/build.log" 2>&1 ||
-  { grep -E -A8 "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
+BUILD_DIR="$BUILD_DIR" SERVICE=ON TARGETS="ditstream parallel_gpu_tests" BUILD_LOG_LINES=100000 \
+  scripts/device/build.sh >"$OUT/build.log" 2>&1 || { grep -E -A8 "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
 echo "built $BUILD_DIR/web/ditstream and parallel_gpu_tests"
 fi
 [[ " $STEPS " == *" test "* ]] || exit 0

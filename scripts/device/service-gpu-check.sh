@@ -10,12 +10,8 @@ mkdir -p "$OUT"
 source scripts/device/env.sh
 source scripts/device/vulkan-setup.sh
 BUILD_DIR=${BUILD_DIR:-build-e2e}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDITSTREAM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
-  -DDITSTREAM_SERVICE=ON -DDITSTREAM_PYTHON="$DITSTREAM_PYTHON" \
-  -DDITSTREAM_CHARTJS="$DEPS_PREFIX/usr/share/javascript/chart.js/chart.min.js" >"$OUT/build.log" 2>&1 ||
-  { tail -30 "$OUT/build.log"; exit 1; }
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target compositor_cuda_service_tests whep_tests >>"$OUT/build.log" 2>&1 ||
-  { grep -E -A8 "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
+BUILD_DIR="$BUILD_DIR" SERVICE=ON TARGETS="compositor_cuda_service_tests whep_tests" BUILD_LOG_LINES=100000 \
+  scripts/device/build.sh >"$OUT/build.log" 2>&1 || { grep -E -A8 "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
 "$BUILD_DIR/tests/stream/gst/compositor_cuda_service_tests" 2>&1 | tee "$OUT/cuda-frame-path.log" | tail -15
 GST_DEBUG="srtpenc:6,srtpdec:5,dtlsenc:4,dtlsdec:4,dtlssrtpenc:4" timeout 120 "$BUILD_DIR/tests/stream/gst/whep_tests" \
   --gtest_filter='*OpenH264*:*Late*' >"$OUT/whep-srtp.log" 2>&1
