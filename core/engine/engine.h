@@ -84,6 +84,10 @@ class Engine {
   virtual bool overlaps_stages() const { return true; }
   // Asked by the queue before it starts a job and when one is submitted; thread-safe.
   virtual EngineReadiness readiness() const { return {}; }
+  // Subscribes `changed` to every change of readiness() (it runs on whichever thread made the
+  // change), so the queue waits for one instead of asking again and again. The subscription lasts
+  // as long as the engine. Engines whose readiness never changes ignore it.
+  virtual void on_readiness_change(std::function<void()> changed) {}
 
   // Both stages one after the other.
   void run(const JobRequest& request, const EventSink& emit, const CancelToken& cancel);

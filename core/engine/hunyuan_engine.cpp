@@ -452,6 +452,12 @@ EngineReadiness HunyuanEngine::readiness() const {
   return impl_->options.rank_health ? readiness_of(*impl_->options.rank_health) : EngineReadiness{};
 }
 
+void HunyuanEngine::on_readiness_change(std::function<void()> changed) {
+  if (impl_->options.rank_health == nullptr) return;
+  impl_->options.rank_health->add_listener(
+      [changed = std::move(changed)](const RankGroupStatus&, RankGroupState) { changed(); });
+}
+
 void HunyuanEngine::rebind_world(parallel::Communicator* world, RankCommands* commands) {
   auto& s = *impl_;
   require(s.distributed() && s.options.world->rank() == 0, "engine", "rank",

@@ -109,6 +109,7 @@ class HunyuanEngine : public Engine {
   int64_t memory_budget() const override;
   bool overlaps_stages() const override;
   EngineReadiness readiness() const override;
+  void on_readiness_change(std::function<void()> changed) override;
 
   // Rank 0, after the other ranks were restarted: runs on `world` and `commands` (a new world of
   // the same size) from now on. Waits for a job still using the old world to end, then forms the

@@ -96,9 +96,23 @@ JobQueue::JobQueue(Engine& engine, JobStore& store, JobQueueOptions options, Ser
     : engine_(engine), store_(store), options_(options), metrics_(metrics) {
   require(options_.max_queued >= 1, "job queue", "queue_length", "must be at least 1, got " +
                                                                       std::to_string(options_.max_queued));
+  bell_->queue = this;
+  engine_.on_readiness_change([bell = bell_] {
+    std::lock_guard lock(bell->mutex);
+    if (bell->queue != nullptr) bell->queue->readiness_changed();
+  });
 }
 
-JobQueue::~JobQueue() { stop(); }
+JobQueue::~JobQueue() {
+  stop();
+  std::lock_guard lock(bell_->mutex);  // waits for a ring under way
+  bell_->queue = nullptr;
+}
+
+void JobQueue::readiness_changed() {
+  { std::lock_guard lock(mutex_); }  // a worker between its check and its wait sees the change
+  wake_.notify_all();
+}
 
 void JobQueue::add_observer(JobObserver* observer) { observers_.push_back(observer); }
 
@@ -332,10 +346,8 @@ void JobQueue::denoise_loop() {
     std::string id;
     {
       std::unique_lock lock(mutex_);
-      // The engine's readiness changes without telling the queue: looked at again every 100 ms.
-      while (!wake_.wait_for(lock, std::chrono::milliseconds(100),
-                             [&] { return stopping_ || (!pending_.empty() && admits_front()); })) {
-      }
+      // Woken by submissions, stages that end, stop() and the engine's readiness changes.
+      wake_.wait(lock, [&] { return stopping_ || (!pending_.empty() && admits_front()); });
       if (stopping_) return;
       id = pending_.front();
       pending_.pop_front();

@@ -108,6 +108,13 @@ class JobQueue {
     std::string id;
     std::unique_ptr<Finisher> finisher;
   };
+  // Lets the engine's readiness subscription (Engine::on_readiness_change) reach this queue while
+  // it exists and nothing after: the engine outlives it.
+  struct ReadinessBell {
+    std::mutex mutex;
+    JobQueue* queue = nullptr;
+  };
+  void readiness_changed();
   void denoise_loop();
   void finish_loop();
   // Whether the job at the front may start denoising now; notes on it why not (caller holds mutex_).
@@ -122,6 +129,7 @@ class JobQueue {
   std::shared_ptr<Live> live(const std::string& id) const;
 
   Engine& engine_;
+  std::shared_ptr<ReadinessBell> bell_ = std::make_shared<ReadinessBell>();
   JobStore& store_;
   JobQueueOptions options_;
   ServiceMetrics* metrics_;

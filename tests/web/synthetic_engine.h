@@ -27,7 +27,7 @@ struct SyntheticEngineOptions {
   // Like rank 0 over several ranks: jobs wait while the ranks restart, none are taken once they
   // failed, and a running job fails at its next step when the ranks break (with the health's
   // error). Null: always ready.
-  const engine::RankHealth* rank_health = nullptr;
+  engine::RankHealth* rank_health = nullptr;
 };
 
 // A job whose prompt contains one of these runs out of memory (std::bad_alloc) at its second step
@@ -46,6 +46,11 @@ class SyntheticEngine : public engine::Engine {
   bool overlaps_stages() const override { return options_.overlaps_stages; }
   engine::EngineReadiness readiness() const override {
     return options_.rank_health ? engine::readiness_of(*options_.rank_health) : engine::EngineReadiness{};
+  }
+  void on_readiness_change(std::function<void()> changed) override {
+    if (options_.rank_health) {
+      options_.rank_health->add_listener([changed](const engine::RankGroupStatus&, engine::RankGroupState) { changed(); });
+    }
   }
 
   // The colour of a frame: previews (0, 0, 200), real-VAE previews (0, 200, 0), final frames (200, 0, 0).
