@@ -30,6 +30,7 @@ struct CacheOffload::Impl {
   explicit Impl(int lookahead) : lookahead(lookahead) {}
 
   int lookahead;
+  std::optional<at::Device> device;  // the caches' GPU, known from the first one that leaves
   std::optional<c10::cuda::CUDAStream> out_stream, in_stream;  // one per direction: both run at once
   std::vector<const void*> order;  // modules in the order a chunk uses their caches
   std::unordered_map<const void*, size_t> position;
@@ -37,18 +38,15 @@ struct CacheOffload::Impl {
   const void* last = nullptr;      // the module used last in this chunk
   size_t next_fetch = 0;           // order[next_fetch] is the next cache to fetch back
 
-  void streams_for(const at::Tensor& t) {
-    if (out_stream) return;
-    const auto device = t.device().index();
-    out_stream = c10::cuda::getStreamFromPool(false, device);
-    in_stream = c10::cuda::getStreamFromPool(false, device);
-  }
-
   // The slot's cache (on the GPU, written by the decode's stream) goes to its host buffer; the GPU
   // memory is released once the copy has read it.
   void send_out(const void* module, at::Tensor& cache) {
     if (!cache.defined() || !cache.is_cuda()) return;
-    streams_for(cache);
+    if (!device) {
+      device = cache.device();
+      out_stream = c10::cuda::getStreamFromPool(false, device->index());
+      in_stream = c10::cuda::getStreamFromPool(false, device->index());
+    }
     Slot& slot = slots[module];
     if (!slot.host.defined() || slot.host.sizes() != cache.sizes() || slot.host.dtype() != cache.dtype()) {
       slot.host = at::empty(cache.sizes(), cache.options().device(at::kCPU).pinned_memory(true));
@@ -67,28 +65,24 @@ struct CacheOffload::Impl {
   }
 
   // Starts the copy of a cache that waits on the host back to the GPU.
-  void fetch(const void* module, const at::Tensor& cache, at::Device device) {
+  void fetch(const void* module, const at::Tensor& cache) {
     Slot& slot = slots[module];
-    if (slot.fetching || !cache.defined() || cache.is_cuda()) return;
-    if (!in_stream) {
-      out_stream = c10::cuda::getStreamFromPool(false, device.index());
-      in_stream = c10::cuda::getStreamFromPool(false, device.index());
-    }
+    if (slot.fetching || !cache.defined() || cache.is_cuda()) return;  // on the host only after send_out
     slot.on_host.block(*in_stream);
     {
       // Allocated on the copy stream, so no wait for the decode's stream to free memory first.
       c10::cuda::CUDAStreamGuard on_in(*in_stream);
-      slot.incoming = at::empty(cache.sizes(), cache.options().device(device));
+      slot.incoming = at::empty(cache.sizes(), cache.options().device(*device));
       slot.incoming.copy_(cache, /*non_blocking=*/true);
     }
     slot.arrived.record(*in_stream);
     slot.fetching = true;
   }
 
-  void fetch_ahead(std::unordered_map<const void*, at::Tensor>& caches, size_t upto, at::Device device) {
+  void fetch_ahead(std::unordered_map<const void*, at::Tensor>& caches, size_t upto) {
     for (; next_fetch < std::min(upto, order.size()); ++next_fetch) {
       const void* module = order[next_fetch];
-      fetch(module, caches[module], device);
+      fetch(module, caches[module]);
     }
   }
 };
@@ -110,30 +104,27 @@ void CacheOffload::before_use(const void* module, std::unordered_map<const void*
     return;
   }
   at::Tensor& cache = caches[module];
-  const at::Device device = at::Device(at::kCUDA, c10::cuda::current_device());
-  s.fetch_ahead(caches, known->second + 1, device);
+  s.fetch_ahead(caches, known->second + 1);
   Impl::Slot& slot = s.slots[module];
-  if (!slot.fetching) s.fetch(module, cache, device);  // used out of the learned order
+  if (!slot.fetching) s.fetch(module, cache);  // used out of the learned order
   if (slot.fetching) {
-    const auto compute = c10::cuda::getCurrentCUDAStream(device.index());
+    const auto compute = c10::cuda::getCurrentCUDAStream(s.device->index());
     slot.arrived.block(compute);
     c10::cuda::CUDACachingAllocator::recordStream(slot.incoming.storage().data_ptr(), compute);
     cache = std::move(slot.incoming);
     slot.incoming = at::Tensor();
     slot.fetching = false;
   }
-  s.fetch_ahead(caches, known->second + 1 + static_cast<size_t>(s.lookahead), device);
+  s.fetch_ahead(caches, known->second + 1 + static_cast<size_t>(s.lookahead));
 }
 
 void CacheOffload::end_chunk(std::unordered_map<const void*, at::Tensor>& caches) {
   Impl& s = *impl_;
   if (s.last == nullptr) return;
-  at::Tensor& cache = caches[s.last];
-  const at::Device device = cache.defined() ? cache.device() : at::Device(at::kCUDA, c10::cuda::current_device());
-  s.send_out(s.last, cache);
+  s.send_out(s.last, caches[s.last]);
   s.last = nullptr;
   s.next_fetch = 0;
-  if (device.is_cuda()) s.fetch_ahead(caches, static_cast<size_t>(s.lookahead), device);
+  s.fetch_ahead(caches, static_cast<size_t>(s.lookahead));
 }
 
 #else
