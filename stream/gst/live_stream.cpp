@@ -387,7 +387,10 @@ WhepAnswer LiveStream::add_viewer(const std::string& offer_text) {
   gst_object_unref(branch_sink);
 
   auto fail = [&](const std::string& why) {
-    gst_pad_unlink(viewer->tee_pad, gst_pad_get_peer(viewer->tee_pad));
+    if (GstPad* peer = gst_pad_get_peer(viewer->tee_pad)) {
+      gst_pad_unlink(viewer->tee_pad, peer);
+      gst_object_unref(peer);
+    }
     gst_element_set_state(branch, GST_STATE_NULL);
     gst_bin_remove(GST_BIN(pipeline_), branch);
     gst_element_release_request_pad(tee_, viewer->tee_pad);
