@@ -131,7 +131,7 @@ struct HunyuanEngine::Impl {
   // a world broken inside the job is reported. Returns normally for an ordinary job failure.
   // `canceled`: the job's owner asked to stop it (a collective ended by an abort can look like an
   // agreed stop too).
-  void rethrow_rank_failure(const std::exception& e, bool canceled) const {
+  void rethrow_rank_failure(bool canceled) const {
     if (!distributed()) return;
     const std::string broken = options.world->failure();
     if (!broken.empty() && options.world_failed) options.world_failed(broken);
@@ -141,8 +141,10 @@ struct HunyuanEngine::Impl {
       throw Error(ErrorKind::unavailable, "ranks", "", "the ranks' communicator failed: " + broken);
     }
     auto& health = *options.rank_health;
-    if (broken.empty() && health.status().state == RankGroupState::ok) return;
-    if (health.status().state == RankGroupState::ok) health.report_failure(broken);
+    if (health.status().state == RankGroupState::ok) {
+      if (broken.empty()) return;
+      health.report_failure(broken);
+    }
     // The communicator noticed first: the launcher, which saw a rank die, names it in a moment.
     if (const auto status = health.status(); status.restartable && status.last_failure == broken) {
       health.wait_explained(broken, std::chrono::seconds(2));
@@ -154,8 +156,8 @@ struct HunyuanEngine::Impl {
   auto failing_job_on_rank_failure(const CancelToken& cancel, Fn&& fn) const -> decltype(fn()) {
     try {
       return fn();
-    } catch (const std::exception& e) {
-      rethrow_rank_failure(e, cancel.canceled());
+    } catch (const std::exception&) {
+      rethrow_rank_failure(cancel.canceled());
       throw;
     }
   }

@@ -64,9 +64,9 @@ class RankRecovery {
   // Stops following the launcher; current() stays valid until destruction.
   void stop();
 
-  // From the engine: the world broke inside a job (`why`). The first report of a break aborts the
-  // world, makes the health restarting (or failed without a launcher) and asks the launcher for a
-  // restart. Thread-safe.
+  // From the engine: the world broke inside a job (`why`; its communicator has failed already).
+  // The first report of a break makes the health restarting (or failed without a launcher) and
+  // asks the launcher for a restart. Thread-safe.
   void world_failed(const std::string& why);
 
  private:
